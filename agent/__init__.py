@@ -1,0 +1,3 @@
+"""Conversations, messages and turn traces; the websocket consumer; the turn loop; responders; escalation; identity;
+the handoff console.
+"""

@@ -1,0 +1,1 @@
+"""Models of the agent app (they arrive with its issue)."""

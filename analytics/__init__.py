@@ -1,0 +1,1 @@
+"""Events, metrics and their rollups, the dashboard, QA review and scorecards, CSAT."""

@@ -1,0 +1,1 @@
+"""Models of the analytics app (they arrive with its issue)."""

@@ -1,0 +1,60 @@
+"""The Celery app: JSON only, late acks, one task prefetched at a time, time limits on every task.
+
+Tasks are thin and idempotent (../shared/STYLE.md rule 5): a redelivered task (acks_late + reject on worker lost)
+must neither answer nor act twice.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("steward")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    result_expires=3600,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+    timezone="UTC",
+)
+
+
+app.autodiscover_tasks()
+# Code-defined schedules; django-celery-beat's DatabaseScheduler copies them into its tables at start, where admins
+# see them (and may pause them) under "Periodic tasks".
+app.conf.beat_schedule = {
+    "worker-heartbeat": {"task": "steward.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
+}
+
+
+@app.task(name="steward.ping", soft_time_limit=5, time_limit=10)
+def ping(reply_channel: str | None = None) -> dict[str, object]:
+    """Prove the loop: answer with who ran the task, and push a ``pong`` to a websocket channel if one is given."""
+    answer: dict[str, object] = {"pong": True, "hostname": socket.gethostname(), "pid": os.getpid(), "at": time.time()}
+    if reply_channel:
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        async_to_sync(get_channel_layer().send)(reply_channel, {"type": "pong", "worker": answer})
+    return answer
+
+
+@app.task(name="steward.heartbeat", soft_time_limit=5, time_limit=10)
+def heartbeat() -> None:
+    """Record that a worker ran a task just now; ``/healthz`` reads it (config/health.py)."""
+    from config.health import worker_answered
+
+    worker_answered()

@@ -1,0 +1,293 @@
+"""Steward settings: one module, configured from the environment (README.md lists every variable).
+
+Defaults work on a developer's machine; production mode (DEBUG off) refuses to start with a default secret key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config import localservices
+from config.env import env_bool, env_choice, env_float, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Core --------------------------------------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", False)
+_DEV_SECRET_KEY = "steward-insecure-development-key-do-not-use-in-production"
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
+if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off (production mode): a long random string, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`. For development set DEBUG=true."
+    )
+if len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off: a comma-separated list of host names.")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(
+            f"CSRF_TRUSTED_ORIGINS must list origins with a scheme, e.g. https://support.example.com; got {_origin!r}."
+        )
+
+SITE_ID = 1
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes=["http", "https"])
+
+INSTALLED_APPS = [
+    "daphne",  # first: its runserver serves websockets too
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",  # django-helpdesk
+    "django.contrib.humanize",  # django-helpdesk
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "guardian",
+    "channels",
+    "django_celery_beat",
+    "helpdesk",
+    # Steward
+    "governance",
+    "knowledge",
+    "connectors",
+    "analytics",
+    "agent",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+MEDIA_URL = "/media/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Database: PostgreSQL with pgvector, always -------------------------------------------------------------------
+
+DATABASE_URL = env_url("DATABASE_URL", None, schemes=["postgres", "postgresql"])
+if DATABASE_URL is None:
+    # No outside database configured: the embedded PostgreSQL 18 + pgvector under var/pg (config/localservices.py).
+    try:
+        DATABASE_URL, _ = localservices.embedded_pg_ensure_running()
+    except localservices.ServiceError as exc:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not set and the embedded PostgreSQL could not start: {exc}"
+        ) from None
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+}
+DATABASES["default"]["OPTIONS"] = {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)}
+
+# --- Redis: cache, Celery broker and results, Channels layer -------------------------------------------------------
+
+REDIS_URL = env_url("REDIS_URL", localservices.DEFAULT_REDIS_URL, schemes=["redis", "rediss", "unix"])
+# A namespace for everything this deployment keeps in a shared Redis (queue, control exchange, channel and cache key
+# prefixes). Two deployments, or a test run beside `make run`, on one Redis must not steal each other's tasks.
+STEWARD_NAMESPACE = env_str("STEWARD_NAMESPACE", "steward")
+if not STEWARD_NAMESPACE.replace("-", "").replace("_", "").isalnum():
+    raise ImproperlyConfigured(f"STEWARD_NAMESPACE must be letters, digits, - or _; got {STEWARD_NAMESPACE!r}.")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": STEWARD_NAMESPACE,
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{STEWARD_NAMESPACE}:asgi", "capacity": 500, "expiry": 60},
+    }
+}
+
+# Celery (config/celery.py reads the CELERY_* names).
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_DEFAULT_QUEUE = STEWARD_NAMESPACE
+CELERY_CONTROL_EXCHANGE = f"{STEWARD_NAMESPACE}-control"
+CELERY_EVENT_EXCHANGE = f"{STEWARD_NAMESPACE}-event"
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=2)
+if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be greater than CELERY_TASK_SOFT_TIME_LIMIT.")
+# With acks_late, Redis redelivers a task not acknowledged within the visibility timeout; it must outlast the longest
+# task (its hard limit) or a slow task runs twice (Celery docs, "Using Redis: Caveats").
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2 + 60}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2 + 60}
+
+# --- Responders and embeddings -------------------------------------------------------------------------------------
+
+STEWARD_RESPONDER = env_choice("STEWARD_RESPONDER", "embedded", ["embedded", "openai"])
+OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", None, schemes=["http", "https"])
+OPENAI_API_KEY = env_str("OPENAI_API_KEY", None)
+OPENAI_MODEL = env_str("OPENAI_MODEL", None)
+OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 30.0, minimum=1.0)
+if STEWARD_RESPONDER == "openai":
+    for _name, _value in (
+        ("OPENAI_BASE_URL", OPENAI_BASE_URL),
+        ("OPENAI_API_KEY", OPENAI_API_KEY),
+        ("OPENAI_MODEL", OPENAI_MODEL),
+    ):
+        if not _value:
+            raise ImproperlyConfigured(f"{_name} must be set when STEWARD_RESPONDER=openai.")
+
+STEWARD_EMBEDDINGS = env_choice("STEWARD_EMBEDDINGS", "embedded", ["embedded", "openai"])
+STEWARD_EMBEDDING_DIMENSIONS = env_int("STEWARD_EMBEDDING_DIMENSIONS", 384, minimum=1, maximum=16000)
+STEWARD_EMBEDDING_THREADS = env_int("STEWARD_EMBEDDING_THREADS", 2, minimum=1, maximum=64)
+STEWARD_EMBEDDING_BATCH_SIZE = env_int("STEWARD_EMBEDDING_BATCH_SIZE", 16, minimum=1, maximum=512)
+EMBEDDINGS_BASE_URL = env_url("EMBEDDINGS_BASE_URL", OPENAI_BASE_URL, schemes=["http", "https"])
+EMBEDDINGS_API_KEY = env_str("EMBEDDINGS_API_KEY", OPENAI_API_KEY)
+EMBEDDINGS_MODEL = env_str("EMBEDDINGS_MODEL", None)
+if STEWARD_EMBEDDINGS == "openai" and not (EMBEDDINGS_BASE_URL and EMBEDDINGS_MODEL):
+    raise ImproperlyConfigured(
+        "EMBEDDINGS_BASE_URL (or OPENAI_BASE_URL) and EMBEDDINGS_MODEL must be set when STEWARD_EMBEDDINGS=openai."
+    )
+
+# --- REST API ------------------------------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Steward API",
+    "DESCRIPTION": "Governed AI customer-service agent: knowledge, governance and conversation APIs.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["config.openapi.exclude_foreign_endpoints"],
+}
+
+# --- django-helpdesk (the embedded helpdesk) -------------------------------------------------------------------------
+
+# Must be False before the first migrate: otherwise helpdesk's migrations depend on pinax_teams (STACK-NOTES.md).
+HELPDESK_TEAMS_MODE_ENABLED = False
+HELPDESK_DEFAULT_SETTINGS = {
+    "use_email_as_submitter": True,
+    "email_on_ticket_assign": False,
+    "email_on_ticket_change": False,
+    "login_view_ticketlist": True,
+    "tickets_per_page": 25,
+}
+HELPDESK_REDIRECT_TO_LOGIN_BY_DEFAULT = True
+LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/helpdesk/"
+
+# --- Email ---------------------------------------------------------------------------------------------------------
+
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "steward@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Security (production mode) --------------------------------------------------------------------------------------
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# /healthz is probed by load balancers over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# security.W021 (HSTS preload) is silenced by default: submitting a domain to the browsers' preload list is a
+# commitment its owner makes deliberately; set SECURE_HSTS_PRELOAD=true (and this list) when you do.
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [] if SECURE_HSTS_PRELOAD else ["security.W021"])
+
+# --- Logging -------------------------------------------------------------------------------------------------------
+
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"pgserver": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+}

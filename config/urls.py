@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.health import healthz
+from config.views import demo
+
+urlpatterns = [
+    path("", demo, name="demo"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("helpdesk/", include("helpdesk.urls", namespace="helpdesk")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,8 @@
+"""WSGI entry point (HTTP only; websockets need the ASGI application in config/asgi.py)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+application = get_wsgi_application()

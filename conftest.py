@@ -1,0 +1,172 @@
+"""Shared fixtures: a per-run test database, and real daphne and Celery worker processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Give this run a test database of its own: two runs on one server would otherwise drop each other's."""
+    from django.conf import settings
+
+    suffix = settings.STEWARD_NAMESPACE.replace("-", "_")
+    for alias in settings.DATABASES.values():
+        alias.setdefault("TEST", {})["NAME"] = f"test_steward_{suffix}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url_for_tests() -> str:
+    """Return a DATABASE_URL pointing at this run's test database (for processes the tests start)."""
+    from django.conf import settings
+    from django.db import connection
+
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "STEWARD_NAMESPACE": settings.STEWARD_NAMESPACE,
+        "DATABASE_URL": database_url_for_tests(),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class RunningProcess:
+    process: subprocess.Popen[bytes]
+    log: Path
+    name: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+
+def _start(name: str, argv: list[str], env: dict[str, str], tmp: Path) -> RunningProcess:
+    log = tmp / f"{name}.log"
+    handle = open(log, "wb")  # noqa: SIM115 - the child writes to it for its whole life
+    process = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    return RunningProcess(process=process, log=log, name=name)
+
+
+def _wait_until(check, what: str, running: RunningProcess, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running.process.poll() is not None:
+            pytest.fail(f"{running.name} exited with {running.process.returncode}:\n{running.log_tail()}")
+        if check():
+            return
+        time.sleep(0.1)
+    running.stop()
+    pytest.fail(f"{what} within {timeout:.0f} s:\n{running.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: None, django_db_blocker, tmp_path_factory) -> Iterator[RunningProcess]:  # type: ignore[no-untyped-def]
+    """A real `celery worker` process on this run's queue and test database."""
+    from django.conf import settings
+
+    from config.celery import app
+
+    node = f"{settings.STEWARD_NAMESPACE}@{socket.gethostname()}"
+    with django_db_blocker.unblock():
+        env = service_env()
+    running = _start(
+        "celery-worker",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "-n",
+            node,
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel=INFO",
+        ],
+        env,
+        tmp_path_factory.mktemp("worker"),
+    )
+    _wait_until(
+        lambda: bool(app.control.ping(destination=[node], timeout=0.5)), "the Celery worker did not answer", running
+    )
+    yield running
+    running.stop()
+
+
+@dataclass
+class Daphne:
+    running: RunningProcess
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+def start_daphne(tmp: Path, **env_overrides: str) -> Daphne:
+    port = _free_port()
+    running = _start(
+        "daphne",
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        service_env(**env_overrides),
+        tmp,
+    )
+
+    def answers() -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    _wait_until(answers, "daphne did not accept connections", running)
+    return Daphne(running=running, port=port)
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup: None, django_db_blocker, tmp_path_factory) -> Iterator[Daphne]:  # type: ignore[no-untyped-def]
+    """A real daphne serving config.asgi on 127.0.0.1 (a free port), on this run's test database."""
+    with django_db_blocker.unblock():
+        server = start_daphne(tmp_path_factory.mktemp("daphne"))
+    yield server
+    server.running.stop()

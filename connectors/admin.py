@@ -1,0 +1,1 @@
+"""Admin registrations of the connectors app (one per model, as its models arrive)."""

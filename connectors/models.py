@@ -1,0 +1,1 @@
+"""Models of the connectors app (they arrive with its issue)."""

@@ -1,0 +1,1 @@
+"""Admin registrations of the governance app (one per model, as its models arrive)."""

@@ -1,0 +1,1 @@
+"""Models of the knowledge app (they arrive with its issue)."""
