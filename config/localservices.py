@@ -121,39 +121,38 @@ def _file_lock(name: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def embedded_pg_url() -> str | None:
+def embedded_pg_url(pgdata: Path = PGDATA) -> str | None:
     """Return the URL of the embedded server if it is running, without starting it."""
-    state = _read_postmaster()
+    state = _read_postmaster(pgdata)
     return _database_url(state) if state else None
 
 
-def embedded_pg_ensure_running() -> tuple[str, bool]:
+def embedded_pg_ensure_running(pgdata: Path = PGDATA) -> tuple[str, bool]:
     """Start the embedded PostgreSQL if needed; return (DATABASE_URL, whether this call started it).
 
     Idempotent and safe when several processes call it at once (a file lock serialises cold starts).
     """
-    state = _read_postmaster()
+    state = _read_postmaster(pgdata)
     if state is not None:
         return _database_url(state), False
     with _file_lock("pg.lock"):
-        state = _read_postmaster()
+        state = _read_postmaster(pgdata)
         if state is not None:
             return _database_url(state), False
-        started = _embedded_pg_start()
+        started = _embedded_pg_start(pgdata)
         return _database_url(started), True
 
 
-def _embedded_pg_start() -> PostmasterState:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+def _embedded_pg_start(pgdata: Path) -> PostmasterState:
+    pgdata = pgdata.resolve()
+    pgdata.mkdir(parents=True, exist_ok=True)
     # pgserver keeps its lock file and, for a long data path, its socket under the runtime dir; an unset
     # XDG_RUNTIME_DIR makes platformdirs warn on import, which fails a `-W error` run.
     xdg = RUN_DIR / "xdg"
     xdg.mkdir(parents=True, exist_ok=True)
     xdg.chmod(0o700)  # platformdirs ignores (and warns about) a runtime dir any other user may read
     os.environ.setdefault("XDG_RUNTIME_DIR", str(xdg))
-    stale = PGDATA / "postmaster.pid"
-    if stale.exists():
-        stale.unlink()  # the liveness check above found no server behind it
+    _wait_for_dead_postmaster(pgdata)
     import logging
 
     logging.getLogger("pgserver").setLevel(logging.WARNING)
@@ -165,20 +164,50 @@ def _embedded_pg_start() -> PostmasterState:
             "to a PostgreSQL server with pgvector."
         ) from None
     try:
-        pgserver.get_server(PGDATA, cleanup_mode=None)
+        # Not get_server(): it returns a handle cached in this process even after that server died (kill -9),
+        # without starting it again. A new handle replaces the cached one and starts the server when needed.
+        pgserver.PostgresServer(pgdata, cleanup_mode=None)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, AssertionError) as exc:
-        log = PGDATA / "log"
+        log = pgdata / "log"
         tail = log.read_text(errors="replace")[-800:] if log.exists() else "(no log)"
         raise ServiceError(
-            f"The embedded PostgreSQL in {PGDATA} did not start ({exc}). Last log lines:\n{tail}"
+            f"The embedded PostgreSQL in {pgdata} did not start ({exc}). Last log lines:\n{tail}"
         ) from None
-    state = _read_postmaster()
+    state = _read_postmaster(pgdata)
     if state is None:
         raise ServiceError(
-            f"The embedded PostgreSQL in {PGDATA} reported a start but is not running; see {PGDATA}/log."
+            f"The embedded PostgreSQL in {pgdata} reported a start but is not running; see {pgdata}/log."
         )
     _create_database(_database_url(state, "postgres"), DATABASE_NAME)
     return state
+
+
+def _wait_for_dead_postmaster(pgdata: Path, timeout: float = 15.0) -> None:
+    """Remove a stale ``postmaster.pid`` once the process it names has really gone.
+
+    After a kill -9 the old postmaster stays a zombie until it is reaped (1-2 s here); PostgreSQL refuses to start
+    while that PID exists ("lock file ... already exists").
+    """
+    import psutil
+
+    pidfile = pgdata / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        pidfile.unlink(missing_ok=True)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            proc = psutil.Process(pid)
+            if proc.name() != "postgres" and proc.status() != psutil.STATUS_ZOMBIE:
+                break  # the PID was reused by something else: not our server
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    else:
+        raise ServiceError(f"An old PostgreSQL (PID {pid}) still holds {pgdata}; stop it and try again.")
+    pidfile.unlink(missing_ok=True)
 
 
 def _create_database(admin_url: str, name: str) -> None:
@@ -192,14 +221,14 @@ def _create_database(admin_url: str, name: str) -> None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def embedded_pg_stop() -> bool:
+def embedded_pg_stop(pgdata: Path = PGDATA) -> bool:
     """Stop the embedded PostgreSQL; return whether one was running."""
-    state = _read_postmaster()
+    state = _read_postmaster(pgdata)
     if state is None:
         return False
     user = PG_SYSTEM_USER if os.geteuid() == 0 and _user_exists(PG_SYSTEM_USER) else None
     subprocess.run(
-        [str(pg_bin("pg_ctl")), "-D", str(PGDATA), "-m", "fast", "-w", "-t", "30", "stop"],
+        [str(pg_bin("pg_ctl")), "-D", str(pgdata), "-m", "fast", "-w", "-t", "30", "stop"],
         check=False,
         capture_output=True,
         user=user,
@@ -398,9 +427,9 @@ def status() -> int:
 def exec_command(argv: list[str]) -> int:
     """Run ``argv`` with the services up, then stop what this call started. Return the command's exit code."""
     started = up()
-    database_url = os.environ.get("DATABASE_URL", "").strip() or embedded_pg_url()
-    env = {**os.environ, "DATABASE_URL": database_url} if database_url else dict(os.environ)
-    child = subprocess.Popen(argv, env=env)
+    # The child finds the embedded server itself (settings call embedded_pg_ensure_running): DATABASE_URL stays as
+    # the caller set it, so the code paths for "no outside database" are the ones its tests exercise.
+    child = subprocess.Popen(argv)
     try:
         while True:
             try:

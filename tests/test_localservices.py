@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 
@@ -36,15 +39,34 @@ def test_a_missing_or_garbled_postmaster_pid_means_not_running(tmp_path: Path) -
     assert localservices._read_postmaster(tmp_path) is None
 
 
-def test_the_embedded_server_is_shared_and_carries_pgvector() -> None:
-    if os.environ.get("DATABASE_URL"):
-        pytest.skip("this run uses an outside DATABASE_URL; the embedded server is not in use")
-    first, _ = localservices.embedded_pg_ensure_running()
-    second, started = localservices.embedded_pg_ensure_running()
-    assert first == second
-    assert started is False  # attached to the running server
-    assert first.startswith("postgresql://postgres@%2F")  # the socket directory is the host, percent-encoded
-    localservices.check_database(first)
+def test_the_embedded_server_starts_is_shared_survives_kill_9_and_stops(tmp_path: Path) -> None:
+    pgdata = tmp_path / "pg"
+    url, started = localservices.embedded_pg_ensure_running(pgdata)
+    try:
+        assert started is True
+        assert url.startswith("postgresql://postgres@%2F")  # the socket directory is the host, percent-encoded
+        localservices.check_database(url)  # reachable, and pgvector is available
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("steward",)
+
+        again, started_again = localservices.embedded_pg_ensure_running(pgdata)
+        assert (again, started_again) == (url, False)  # attached to the running server
+
+        # A kill -9 leaves postmaster.pid behind: it must not be taken for a running server.
+        pid = localservices._read_postmaster(pgdata).pid
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while localservices._read_postmaster(pgdata) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert localservices._read_postmaster(pgdata) is None
+        assert (pgdata / "postmaster.pid").exists()
+
+        restarted, started = localservices.embedded_pg_ensure_running(pgdata)
+        assert started is True
+        localservices.check_database(restarted)
+    finally:
+        assert localservices.embedded_pg_stop(pgdata) is True
+    assert localservices.embedded_pg_url(pgdata) is None
 
 
 def test_an_unreachable_database_is_one_clear_error() -> None:
@@ -88,18 +110,14 @@ def test_the_command_line_fails_with_a_message_not_a_traceback() -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_exec_runs_the_command_and_returns_its_exit_code() -> None:
+def test_exec_runs_the_command_with_the_services_up_and_returns_its_exit_code() -> None:
+    probe = (
+        "import sys; from config import localservices as s; "
+        "s.check_database(s.embedded_pg_url() or __import__('os').environ['DATABASE_URL']); "
+        "print(s.redis_ping(s._redis_url())); sys.exit(3)"
+    )
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "config.localservices",
-            "exec",
-            "--",
-            sys.executable,
-            "-c",
-            "import os, sys; print(os.environ['DATABASE_URL'].startswith('postgres')); sys.exit(3)",
-        ],
+        [sys.executable, "-m", "config.localservices", "exec", "--", sys.executable, "-c", probe],
         cwd=BASE_DIR,
         capture_output=True,
         text=True,
