@@ -394,7 +394,11 @@ def up() -> dict[str, bool]:
         check_database(database_url)
         print(f"database: embedded PostgreSQL in {PGDATA} ({'started' if started['postgres'] else 'running'})")
     redis_url = _redis_url()
-    started["redis"] = redis_ensure_running(redis_url)
+    try:
+        started["redis"] = redis_ensure_running(redis_url)
+    except ServiceError:
+        down(started)  # leave nothing running that this call started
+        raise
     print(f"redis:    {_redact(redis_url)} ({'started' if started['redis'] else 'running'})")
     return started
 

@@ -10,7 +10,7 @@ export STEWARD_PORT="${STEWARD_PORT:-8000}"
 export SITE_URL="${SITE_URL:-http://$STEWARD_HOST:$STEWARD_PORT}"
 
 python manage.py check --fail-level ERROR >/dev/null
-python manage.py migrate --noinput | grep -v "^  No migrations to apply" || true
+python manage.py migrate --noinput -v 0 && echo "database: migrations applied"
 python manage.py seed_demo
 python manage.py ensure_admin
 python manage.py collectstatic --noinput -v 0
