@@ -170,3 +170,67 @@ def daphne_server(django_db_setup: None, django_db_blocker, tmp_path_factory) ->
         server = start_daphne(tmp_path_factory.mktemp("daphne"))
     yield server
     server.running.stop()
+
+
+# --- Personas ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def support_admin(db):  # type: ignore[no-untyped-def]
+    from governance.roles import Role
+    from governance.tests.factories import UserFactory
+
+    return UserFactory(username="ada_admin", roles=[Role.SUPPORT_ADMIN])
+
+
+@pytest.fixture
+def support_manager(db):  # type: ignore[no-untyped-def]
+    from governance.roles import Role
+    from governance.tests.factories import UserFactory
+
+    return UserFactory(username="mo_manager", roles=[Role.SUPPORT_MANAGER])
+
+
+@pytest.fixture
+def support_agent(db):  # type: ignore[no-untyped-def]
+    from governance.roles import Role
+    from governance.tests.factories import UserFactory
+
+    return UserFactory(username="sam_agent", roles=[Role.SUPPORT_AGENT])
+
+
+@pytest.fixture
+def qa_reviewer(db):  # type: ignore[no-untyped-def]
+    from governance.roles import Role
+    from governance.tests.factories import UserFactory
+
+    return UserFactory(username="quinn_reviewer", roles=[Role.QA_REVIEWER])
+
+
+@pytest.fixture
+def outsider(db):  # type: ignore[no-untyped-def]
+    """A staff account with no support role."""
+    from governance.tests.factories import UserFactory
+
+    return UserFactory(username="olly_outsider")
+
+
+@pytest.fixture
+def verified_customer():  # type: ignore[no-untyped-def]
+    from governance.roles import Principal, Verification
+
+    return Principal.customer(verification=Verification.IDENTITY_VERIFIED, customer_id="C-1001")
+
+
+@pytest.fixture
+def email_verified_customer():  # type: ignore[no-untyped-def]
+    from governance.roles import Principal, Verification
+
+    return Principal.customer(verification=Verification.EMAIL_VERIFIED, customer_id="C-1002")
+
+
+@pytest.fixture
+def anonymous_visitor():  # type: ignore[no-untyped-def]
+    from governance.roles import Principal, Verification
+
+    return Principal.customer(verification=Verification.ANONYMOUS)

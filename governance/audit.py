@@ -1,0 +1,175 @@
+"""The audit log: append-only, hash-chained evidence of what was read, decided, changed and done.
+
+Every governed write calls ``audit_record`` inside its own transaction (STYLE.md rule 1), so the record commits or
+rolls back with the change it describes.
+
+Chain: each record's ``hash`` is SHA-256 over its canonical JSON, which includes the previous record's hash.
+Writers serialise on a transaction-scoped advisory lock taken just before reading the tail, so two transactions
+never append after the same record; the unique ``prev_hash`` constraint makes a fork impossible even for a writer
+that skipped the lock. The lock is held until the caller's transaction ends: keep governed transactions short and
+never call outside systems inside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from governance.models import AuditRecord, EventType
+from governance.roles import ActorKind, Principal
+
+GENESIS_HASH = "0" * 64
+# pg_advisory_xact_lock key for the audit chain ("steward:audit" as a signed 64-bit number).
+AUDIT_LOCK_KEY = int.from_bytes(hashlib.sha256(b"steward:audit").digest()[:8], "big", signed=True)
+
+Actor = AbstractBaseUser | Principal | None
+
+# The fields a record's hash covers, in a fixed order (everything but the hash itself and the primary key).
+HASHED_FIELDS = (
+    "seq",
+    "created_at",
+    "actor_kind",
+    "actor_user_id",
+    "actor_label",
+    "event_type",
+    "subject_type",
+    "subject_id",
+    "conversation_id",
+    "turn_id",
+    "decision",
+    "reason",
+    "fields",
+    "changes",
+    "sources",
+    "data",
+    "config_version",
+    "prompt_version",
+    "prev_hash",
+)
+
+
+def _jsonable(value: Any) -> Any:
+    """Return ``value`` as plain JSON data (Decimals, dates and UUIDs become strings; NUL characters go: jsonb refuses
+    them), exactly as it will read back from the database."""
+    text = json.dumps(value, default=str, ensure_ascii=False).replace("\\u0000", "")
+    return json.loads(text)
+
+
+def _actor_fields(actor: Actor) -> dict[str, Any]:
+    if actor is None:
+        return {"actor_kind": ActorKind.SYSTEM, "actor_user_id": None, "actor_label": "system"}
+    if isinstance(actor, Principal):
+        return {"actor_kind": actor.kind, "actor_user_id": actor.user_id, "actor_label": actor.label[:200]}
+    return {"actor_kind": ActorKind.USER, "actor_user_id": actor.pk, "actor_label": actor.get_username()[:200]}
+
+
+def record_hash(values: dict[str, Any]) -> str:
+    """Return the SHA-256 of a record's hashed fields as canonical JSON."""
+    canonical = {name: values[name] for name in HASHED_FIELDS}
+    created_at = canonical["created_at"]
+    if isinstance(created_at, datetime):
+        canonical["created_at"] = created_at.astimezone(UTC).isoformat()
+    payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    event_type: EventType | str,
+    subject: models.Model | None = None,
+    subject_type: str = "",
+    subject_id: str = "",
+    conversation_id: str = "",
+    turn_id: str = "",
+    decision: str = "",
+    reason: str = "",
+    fields: Iterable[str] = (),
+    changes: dict[str, Any] | None = None,
+    sources: Iterable[Any] = (),
+    data: dict[str, Any] | None = None,
+    config_version: str = "",
+    prompt_version: str = "",
+) -> AuditRecord:
+    """Append one record to the audit chain, inside the caller's transaction."""
+    if event_type not in EventType.values:
+        raise ValueError(f"Unknown audit event type {event_type!r}.")
+    if subject is not None:
+        subject_type = subject_type or subject._meta.label_lower
+        subject_id = subject_id or str(subject.pk)
+    values: dict[str, Any] = {
+        **_actor_fields(actor),
+        "created_at": timezone.now(),
+        "event_type": str(event_type),
+        "subject_type": subject_type[:80],
+        "subject_id": str(subject_id)[:200],
+        "conversation_id": str(conversation_id or "")[:64],
+        "turn_id": str(turn_id or "")[:64],
+        "decision": decision[:32],
+        "reason": reason,
+        "fields": _jsonable(list(fields)),
+        "changes": _jsonable(changes or {}),
+        "sources": _jsonable(list(sources)),
+        "data": _jsonable(data or {}),
+        "config_version": config_version[:64],
+        "prompt_version": prompt_version[:64],
+    }
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+        tail = AuditRecord.objects.order_by("-seq").values("seq", "hash").first()
+        values["seq"] = tail["seq"] + 1 if tail else 1
+        values["prev_hash"] = tail["hash"] if tail else GENESIS_HASH
+        values["hash"] = record_hash(values)
+        return AuditRecord.objects.create(**values)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    checked: int
+    first_broken_seq: int | None = None
+    problem: str = ""
+
+
+def audit_verify(*, chunk_size: int = 2000) -> ChainReport:
+    """Walk the chain in order; name the first record whose content, link or position is wrong."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    for row in AuditRecord.objects.order_by("seq").values(*HASHED_FIELDS, "hash").iterator(chunk_size=chunk_size):
+        seq = row["seq"]
+        if seq != expected_seq:
+            return ChainReport(False, checked, seq, f"record #{seq} follows #{expected_seq - 1}: records are missing")
+        if row["prev_hash"] != expected_prev:
+            return ChainReport(False, checked, seq, f"record #{seq} does not link to the record before it")
+        if record_hash(row) != row["hash"]:
+            return ChainReport(False, checked, seq, f"record #{seq} was altered: its content does not match its hash")
+        expected_prev = row["hash"]
+        expected_seq = seq + 1
+        checked += 1
+    return ChainReport(True, checked)
+
+
+def audit_export(
+    *, since: datetime | None = None, until: datetime | None = None, conversation_id: str = ""
+) -> Iterator[dict[str, Any]]:
+    """Yield records as JSON-ready dicts, in chain order, filtered by time range and/or conversation."""
+    records = AuditRecord.objects.order_by("seq")
+    if since is not None:
+        records = records.filter(created_at__gte=since)
+    if until is not None:
+        records = records.filter(created_at__lt=until)
+    if conversation_id:
+        records = records.filter(conversation_id=conversation_id)
+    for row in records.values(*HASHED_FIELDS, "hash").iterator(chunk_size=2000):
+        row["created_at"] = row["created_at"].astimezone(UTC).isoformat()
+        yield row

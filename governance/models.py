@@ -1,1 +1,0 @@
-"""Models of the governance app (they arrive with its issue)."""

@@ -1,0 +1,169 @@
+"""Staff roles, customer verification levels and the principal every decision is made for.
+
+Staff roles are Django groups (kept in sync by ``sync_roles``); customers are not Django users, their principal
+carries a verification level instead. The agent's tools always run with the customer's principal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    SUPPORT_ADMIN = "support_admin", "Support admin"
+    SUPPORT_MANAGER = "support_manager", "Support manager"
+    SUPPORT_AGENT = "support_agent", "Support agent"
+    QA_REVIEWER = "qa_reviewer", "QA reviewer"
+    # Not a group: the customer in a conversation, acting through the AI agent.
+    CUSTOMER = "customer", "Customer (through the AI agent)"
+
+
+STAFF_ROLES = [Role.SUPPORT_ADMIN, Role.SUPPORT_MANAGER, Role.SUPPORT_AGENT, Role.QA_REVIEWER]
+# Group names as admins see them in Django admin.
+GROUP_NAMES = {role.value: role.label for role in STAFF_ROLES}
+
+
+class Verification(models.IntegerChoices):
+    """How sure we are who the customer is; higher includes lower."""
+
+    ANONYMOUS = 0, "Anonymous visitor"
+    EMAIL_VERIFIED = 1, "Email verified (one-time code)"
+    IDENTITY_VERIFIED = 2, "Identity verified (signed token or logged-in account)"
+
+
+class ActorKind(models.TextChoices):
+    USER = "user", "Staff user"
+    CUSTOMER = "customer", "Customer"
+    AGENT = "agent", "AI agent"
+    SYSTEM = "system", "System"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a read, write or action is for. Pure data: policies decide from it without the database."""
+
+    kind: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    verification: int = Verification.ANONYMOUS
+    user_id: int | None = None
+    customer_id: str | None = None
+    label: str = ""
+
+    @classmethod
+    def customer(cls, *, verification: int, customer_id: str | None = None, label: str = "") -> Principal:
+        return cls(
+            kind=ActorKind.CUSTOMER,
+            roles=frozenset({Role.CUSTOMER}),
+            verification=verification,
+            customer_id=customer_id,
+            label=label or (f"customer {customer_id}" if customer_id else "visitor"),
+        )
+
+    @classmethod
+    def staff(cls, user) -> Principal:  # type: ignore[no-untyped-def]
+        """Return the principal of a staff user: their role groups (a superuser holds every staff role)."""
+        if user.is_superuser:
+            roles = frozenset(role.value for role in STAFF_ROLES)
+        else:
+            names = {name: value for value, name in GROUP_NAMES.items()}
+            roles = frozenset(names[g.name] for g in user.groups.all() if g.name in names)
+        return cls(
+            kind=ActorKind.USER,
+            roles=roles,
+            verification=Verification.IDENTITY_VERIFIED,
+            user_id=user.pk,
+            label=user.get_username(),
+        )
+
+    @classmethod
+    def system(cls, label: str = "system") -> Principal:
+        return cls(kind=ActorKind.SYSTEM, label=label)
+
+
+# Permissions each staff role holds, as "app_label.codename". Models of later issues add their lines here; a
+# permission whose model does not exist yet is skipped and picked up by the next `sync_roles` (run by migrations
+# and by `make run`).
+_GOVERNANCE_CONFIG = [
+    "fieldmapping",
+    "actionpolicy",
+    "escalationrule",
+    "retentionrule",
+    "channelrollout",
+    "rolloutgate",
+    "gatecriterion",
+    "secretreference",
+]
+
+
+def _crud(app: str, models_: list[str], actions: tuple[str, ...] = ("add", "change", "delete", "view")) -> list[str]:
+    return [f"{app}.{action}_{model}" for model in models_ for action in actions]
+
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.SUPPORT_ADMIN: [
+        *_crud("governance", _GOVERNANCE_CONFIG),
+        "governance.view_auditrecord",
+        "governance.export_auditrecord",
+        "governance.view_approvalrequest",
+        "governance.decide_approvalrequest",
+        "governance.view_gatesignoff",
+        "governance.view_gateevaluation",
+        "governance.rotate_secretreference",
+        "governance.signoff_rolloutgate",
+        *_crud("django_celery_beat", ["periodictask", "intervalschedule", "crontabschedule"]),
+    ],
+    Role.SUPPORT_MANAGER: [
+        *_crud("governance", _GOVERNANCE_CONFIG + ["approvalrequest", "gatesignoff", "gateevaluation"], ("view",)),
+        "governance.view_auditrecord",
+        "governance.export_auditrecord",
+        "governance.decide_approvalrequest",
+        "governance.signoff_rolloutgate",
+        "governance.change_channelrollout",
+    ],
+    Role.SUPPORT_AGENT: [
+        "governance.view_approvalrequest",
+        "governance.decide_approvalrequest",
+        "governance.view_actionpolicy",
+        "governance.view_fieldmapping",
+        "governance.view_escalationrule",
+    ],
+    Role.QA_REVIEWER: [
+        "governance.view_auditrecord",
+        "governance.view_approvalrequest",
+        "governance.view_actionpolicy",
+        "governance.view_fieldmapping",
+    ],
+}
+
+
+def sync_roles(apps=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Create the role groups and give each exactly the permissions above that exist; return counts per group.
+
+    Usable from a migration (pass its ``apps``) and at run time. Staff get roles by group membership.
+    """
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    apps = apps or global_apps
+    for app_config in global_apps.get_app_configs():
+        # Migrations run before post_migrate creates permissions; create them now (from the migration state when
+        # called from a migration) so that groups can hold them.
+        create_permissions(app_config, verbosity=0, apps=apps)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    counts: dict[str, int] = {}
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=GROUP_NAMES[role])
+        wanted = set()
+        for name in names:
+            app_label, codename = name.split(".", 1)
+            wanted.update(
+                Permission.objects.filter(content_type__app_label=app_label, codename=codename).values_list(
+                    "pk", flat=True
+                )
+            )
+        group.permissions.set(wanted)
+        counts[GROUP_NAMES[role]] = len(wanted)
+    return counts
