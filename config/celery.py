@@ -37,6 +37,7 @@ app.autodiscover_tasks()
 # see them (and may pause them) under "Periodic tasks".
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "steward.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
+    "approval-requests-expire": {"task": "governance.approval_requests_expire", "schedule": 60.0},
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -47,7 +46,7 @@ class Command(BaseCommand):
         end = _moment(until, "until") if until else None
         if start and end and start >= end:
             raise CommandError("--since must be before --until.")
-        stream = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+        stream = open(output, "w", encoding="utf-8") if output else self.stdout  # noqa: SIM115
         count = 0
         try:
             for row in audit_export(since=start, until=end, conversation_id=conversation):
