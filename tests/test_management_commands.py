@@ -10,14 +10,26 @@ from django.contrib.sites.models import Site
 from django.core.management import call_command
 from helpdesk.models import Queue
 
+from governance.audit import audit_verify
+from governance.models import ActionPolicy, AuditRecord, EscalationRule, FieldMapping, GateCriterion
+
 pytestmark = pytest.mark.django_db
+
+
+def _counts() -> tuple[int, ...]:
+    return (Site.objects.count(), Queue.objects.count(), FieldMapping.objects.count(), ActionPolicy.objects.count(),
+            EscalationRule.objects.count(), GateCriterion.objects.count(), AuditRecord.objects.count())
 
 
 def test_seed_demo_twice_leaves_the_same_rows() -> None:
     call_command("seed_demo", stdout=StringIO())
-    first = (Site.objects.count(), Queue.objects.count())
+    first = _counts()
     call_command("seed_demo", stdout=StringIO())
-    assert (Site.objects.count(), Queue.objects.count()) == first
+    assert _counts() == first
+    assert first[2:6] == (18, 10, 8, 22)
+    # Every configuration row was created through the audited service.
+    assert AuditRecord.objects.filter(event_type="config.created").count() == first[6]
+    assert audit_verify().ok
     assert Site.objects.get().name == "Steward — Brewline Coffee"
     assert Queue.objects.filter(slug="support").exists()
 

@@ -10,6 +10,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from helpdesk.models import Queue
 
+from governance.demo import seed_governance
+
 DEMO_COMPANY = "Brewline Coffee"
 
 
@@ -29,3 +31,6 @@ class Command(BaseCommand):
             f"Demo company {DEMO_COMPANY!r}: site {domain}, helpdesk queue {queue.slug!r}"
             f"{' created' if created else ' present'}."
         )
+        made = seed_governance()
+        summary = ", ".join(f"{count} {name}" for name, count in made.items() if count) or "nothing new"
+        self.stdout.write(f"Governance: {summary}.")
