@@ -5,9 +5,13 @@ Defaults work on a developer's machine; production mode (DEBUG off) refuses to s
 
 from __future__ import annotations
 
+from base64 import urlsafe_b64encode
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.core.exceptions import ImproperlyConfigured
 
 from config import localservices
@@ -215,6 +219,31 @@ if STEWARD_EMBEDDINGS == "openai" and not (EMBEDDINGS_BASE_URL and EMBEDDINGS_MO
     raise ImproperlyConfigured(
         "EMBEDDINGS_BASE_URL (or OPENAI_BASE_URL) and EMBEDDINGS_MODEL must be set when STEWARD_EMBEDDINGS=openai."
     )
+
+# --- Secrets: keys for connector credentials encrypted in the database (governance/secrets.py) -----------------------
+
+# Fernet keys: the first encrypts, every one decrypts, so a new key goes first and the old one stays until
+# `secret_reencrypt_all` has run. Never defaulted in production: without a key, encrypted secrets cannot be created
+# or read there (environment-variable secrets still work).
+STEWARD_SECRETS_KEYS = env_list("STEWARD_SECRETS_KEYS", [])
+for _position, _key in enumerate(STEWARD_SECRETS_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except ValueError:
+        # The message names the position, never the value: it may be one character away from a real key.
+        raise ImproperlyConfigured(
+            f"STEWARD_SECRETS_KEYS item {_position} is not a Fernet key (32 bytes, url-safe base64); generate one "
+            "with `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
+        ) from None
+if DEBUG and not STEWARD_SECRETS_KEYS:
+    # So that `make run` works with no set-up: one key derived from SECRET_KEY (HKDF, RFC 5869), stable across runs.
+    STEWARD_SECRETS_KEYS = [
+        urlsafe_b64encode(
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"steward secrets development key").derive(
+                SECRET_KEY.encode()
+            )
+        ).decode()
+    ]
 
 # --- REST API ------------------------------------------------------------------------------------------------------
 

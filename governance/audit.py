@@ -140,36 +140,92 @@ class ChainReport:
     problem: str = ""
 
 
-def audit_verify(*, chunk_size: int = 2000) -> ChainReport:
-    """Walk the chain in order; name the first record whose content, link or position is wrong."""
+def audit_verify(*, chunk_size: int = 2000, through_seq: int | None = None) -> ChainReport:
+    """Walk the chain in order; name the first record whose content, link or position is wrong.
+
+    A chain pruned by retention starts after #1. It verifies when a later record in the chain is a retention record
+    that names the pruned prefix and the hash it ended with (``pruned_through_seq`` == first seq - 1, ``anchor_hash``
+    == the first record's ``prev_hash``); otherwise the first record is reported: records are missing.
+
+    With ``through_seq``, check only the records up to that one, as a stretch: positions, links and hashes, but not
+    whether a pruned prefix is accounted for (the retention record that does so may come later). Retention uses it
+    before pruning.
+    """
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
-    for row in AuditRecord.objects.order_by("seq").values(*HASHED_FIELDS, "hash").iterator(chunk_size=chunk_size):
+    unaccounted: dict[str, Any] | None = None  # the first record of a pruned chain, until a retention record names it
+    records = AuditRecord.objects.order_by("seq")
+    if through_seq is not None:
+        records = records.filter(seq__lte=through_seq)
+    for row in records.values(*HASHED_FIELDS, "hash").iterator(chunk_size=chunk_size):
         seq = row["seq"]
-        if seq != expected_seq:
-            return ChainReport(False, checked, seq, f"record #{seq} follows #{expected_seq - 1}: records are missing")
-        if row["prev_hash"] != expected_prev:
-            return ChainReport(False, checked, seq, f"record #{seq} does not link to the record before it")
-        if record_hash(row) != row["hash"]:
-            return ChainReport(False, checked, seq, f"record #{seq} was altered: its content does not match its hash")
+        if checked == 0 and seq > 1:
+            unaccounted = row if through_seq is None else None
+            expected_seq, expected_prev = seq, row["prev_hash"]
+        problem = _link_problem(row, expected_seq, expected_prev)
+        if problem:
+            return ChainReport(False, checked, seq, problem)
+        if unaccounted is not None and _accounts_for_prefix(row, unaccounted):
+            unaccounted = None
         expected_prev = row["hash"]
         expected_seq = seq + 1
         checked += 1
-    return ChainReport(True, checked)
+    return _missing_prefix(unaccounted) if unaccounted else ChainReport(True, checked)
+
+
+def _link_problem(row: dict[str, Any], expected_seq: int, expected_prev: str) -> str:
+    seq = row["seq"]
+    if seq != expected_seq:
+        return f"record #{seq} follows #{expected_seq - 1}: records are missing"
+    if row["prev_hash"] != expected_prev:
+        return f"record #{seq} does not link to the record before it"
+    if record_hash(row) != row["hash"]:
+        return f"record #{seq} was altered: its content does not match its hash"
+    return ""
+
+
+def _accounts_for_prefix(row: dict[str, Any], first: dict[str, Any]) -> bool:
+    """Tell whether ``row`` is the retention record that pruned everything before ``first``."""
+    data = row["data"] if isinstance(row["data"], dict) else {}
+    return (
+        row["event_type"] == EventType.RETENTION_APPLIED
+        and data.get("pruned_through_seq") == first["seq"] - 1
+        and data.get("anchor_hash") == first["prev_hash"]
+    )
+
+
+def _missing_prefix(first: dict[str, Any]) -> ChainReport:
+    seq = first["seq"]
+    return ChainReport(
+        False,
+        0,
+        seq,
+        f"record #{seq} is the first: records #1 to #{seq - 1} are missing and no retention record accounts for them",
+    )
 
 
 def audit_export(
-    *, since: datetime | None = None, until: datetime | None = None, conversation_id: str = ""
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    conversation_id: str = "",
+    records: models.QuerySet[AuditRecord] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield records as JSON-ready dicts, in chain order, filtered by time range and/or conversation."""
-    records = AuditRecord.objects.order_by("seq")
+    """Yield records as JSON-ready dicts, in chain order, filtered by time range and/or conversation (or from an
+    already-filtered queryset, e.g. the admin's)."""
+    records = AuditRecord.objects.all() if records is None else records
     if since is not None:
         records = records.filter(created_at__gte=since)
     if until is not None:
         records = records.filter(created_at__lt=until)
     if conversation_id:
         records = records.filter(conversation_id=conversation_id)
-    for row in records.values(*HASHED_FIELDS, "hash").iterator(chunk_size=2000):
+    for row in records.order_by("seq").values(*HASHED_FIELDS, "hash").iterator(chunk_size=2000):
         row["created_at"] = row["created_at"].astimezone(UTC).isoformat()
         yield row
+
+
+def audit_json_line(row: dict[str, Any]) -> str:
+    """Return one exported record as a JSON Lines line (the format of ``manage.py audit_export``)."""
+    return json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"

@@ -23,14 +23,30 @@ def _snapshot(instance: models.Model) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key not in _SECRET_FIELDS}
 
 
+def _service_owned_fields(instance: models.Model) -> list[models.Field]:
+    return [
+        field
+        for field in instance._meta.concrete_fields
+        if not field.editable and not field.primary_key and not getattr(field, "auto_now", False)
+    ]
+
+
 @transaction.atomic
 def config_object_save(*, actor: Actor, instance: models.Model, reason: str = "") -> models.Model:
-    """Validate and save a configuration row; audit what changed (or that it was created)."""
+    """Validate and save a configuration row; audit what changed (or that it was created).
+
+    Columns no form sets (``editable=False`` and not ``auto_now``: a rule's ``last_applied_at``, a secret's
+    ``ciphertext``) keep their stored values: services own them, and an admin form loaded before a service wrote one
+    must not put the old value back.
+    """
     instance.full_clean()
     before: dict[str, Any] = {}
     if instance.pk is not None:
         previous = type(instance)._default_manager.select_for_update().filter(pk=instance.pk).first()
         before = _snapshot(previous) if previous is not None else {}
+        if previous is not None:
+            for field in _service_owned_fields(instance):
+                setattr(instance, field.attname, getattr(previous, field.attname))
     creating = not before
     instance.save()
     after = _snapshot(instance)

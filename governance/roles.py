@@ -113,6 +113,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.rotate_secretreference",
         "governance.signoff_rolloutgate",
         *_crud("django_celery_beat", ["periodictask", "intervalschedule", "crontabschedule"]),
+        "auth.view_user",  # owner pickers (autocomplete) on mappings, secrets and sources
     ],
     Role.SUPPORT_MANAGER: [
         *_crud("governance", _GOVERNANCE_CONFIG + ["approvalrequest", "gatesignoff", "gateevaluation"], ("view",)),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from governance.audit import audit_export
+from governance.audit import audit_export, audit_json_line
 
 
 def _moment(value: str, name: str) -> datetime:
@@ -50,7 +49,7 @@ class Command(BaseCommand):
         count = 0
         try:
             for row in audit_export(since=start, until=end, conversation_id=conversation):
-                stream.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+                stream.write(audit_json_line(row))
                 count += 1
         finally:
             if output:
