@@ -11,6 +11,7 @@ import socket
 import time
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -38,6 +39,18 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "steward.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
     "approval-requests-expire": {"task": "governance.approval_requests_expire", "schedule": 60.0},
+    # Rolls back at once, promotes when metrics and sign-offs allow (docs/governance/rollout-and-readiness.md).
+    "rollout-gates-evaluate": {
+        "task": "governance.rollout_gates_evaluate",
+        "schedule": 900.0,
+        "options": {"expires": 600},
+    },
+    # Applies retention rules and prunes old audit evidence (docs/governance/pii-and-retention.md).
+    "retention-apply": {
+        "task": "governance.retention_apply",
+        "schedule": crontab(hour=3, minute=15),
+        "options": {"expires": 3600},
+    },
 }
 
 

@@ -245,6 +245,16 @@ if DEBUG and not STEWARD_SECRETS_KEYS:
         ).decode()
     ]
 
+# --- PII masking ------------------------------------------------------------------------------------------------
+
+# Regions whose national phone formats are recognised without a +country prefix (international numbers always are).
+PII_PHONE_REGIONS = env_list("STEWARD_PII_PHONE_REGIONS", ["US", "GB", "DE", "FR", "NL"])
+for _region in PII_PHONE_REGIONS:
+    if not (len(_region) == 2 and _region.isalpha() and _region.isupper()):
+        raise ImproperlyConfigured(
+            f"STEWARD_PII_PHONE_REGIONS must list ISO 3166 two-letter region codes (e.g. US,GB); got {_region!r}."
+        )
+
 # --- REST API ------------------------------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

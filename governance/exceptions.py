@@ -36,3 +36,7 @@ class SecretKeysMissing(SecretUnavailable):
 
 class SecretRotationRefused(GovernanceError):
     """The secret's value is not kept by Steward (an environment variable): rotate it where it is set."""
+
+
+class RetentionRefused(GovernanceError):
+    """A handler will not apply a rule: the action makes no sense for its data, or it would destroy evidence."""

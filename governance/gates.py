@@ -1,11 +1,487 @@
-"""Rollout gates: the stage each channel stands at, and the capabilities it gives the agent."""
+"""Rollout gates: the stage each channel stands at, the capabilities it gives the agent, and how a channel moves.
+
+A ``RolloutGate(channel, stage)`` is the gate *into* ``stage``. One evaluation of a channel at stage N:
+
+1. rollback first: when a rollback criterion of the gate into N is met, the channel drops to N - 1 at once, and the
+   sign-offs of that gate are cleared (people sign again before it re-enters);
+2. otherwise it moves up to N + 1 only when every entry criterion of the gate into N + 1 is met (no data is never
+   met), none of that gate's rollback criteria is already met, and every sign-off it requires is given;
+3. otherwise it stays: *held* when there is nowhere to go (stage 5, or no gate into N + 1), *blocked* with the reasons
+   when the gate exists but does not open.
+
+Scheduled evaluation may promote (``governance.rollout_gates_evaluate`` every 15 minutes): promotion always needs the
+gate's sign-offs, so people decide *whether* a channel may move up and the metrics decide *when*. A gate that
+requires no sign-off opens on metrics alone; the readiness report says so. Rollback never waits for a person.
+
+The pure part (``evaluate_criteria``, ``decide_gate``) takes plain values and is tested without a database; the
+services load rows, read metrics outside the transaction (providers may be slow) and apply the decision under a lock
+on the channel row, with its audit records, in one transaction.
+"""
 
 from __future__ import annotations
 
-from governance.models import ChannelRollout, RolloutStage
+import operator
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, NamedTuple, Protocol
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from governance.audit import Actor, audit_record
+from governance.exceptions import GovernanceError, NotPermitted
+from governance.metrics import MetricQuery, metric_read
+from governance.models import (
+    ChannelRollout,
+    EventType,
+    GateCriterion,
+    GateEvaluation,
+    GateSignOff,
+    RolloutGate,
+    RolloutStage,
+)
+from governance.models.gates import Comparator, CriterionKind, GateOutcome, SignOffKind
+
+FIRST_STAGE = int(RolloutStage.KNOWLEDGE_ANSWERS)
+LAST_STAGE = int(RolloutStage.SCALED_OMNICHANNEL)
+SIGNOFF_PERMISSION = "governance.signoff_rolloutgate"
+ROLLBACK_PERMISSION = "governance.change_channelrollout"
+
+
+class Capability(StrEnum):
+    KNOWLEDGE_ANSWERS = "knowledge_answers"
+    CRM_CONTEXT = "crm_context"
+    TICKET_DRAFT = "ticket_draft"
+    HANDOFF = "handoff"
+    LOW_RISK_ACTIONS = "low_risk_actions"
+    OMNICHANNEL = "omnichannel"
+
+
+_NEW_AT_STAGE: dict[int, frozenset[str]] = {
+    1: frozenset({Capability.KNOWLEDGE_ANSWERS}),
+    2: frozenset({Capability.CRM_CONTEXT}),
+    3: frozenset({Capability.TICKET_DRAFT, Capability.HANDOFF}),
+    4: frozenset({Capability.LOW_RISK_ACTIONS}),
+    5: frozenset({Capability.OMNICHANNEL}),
+}
+# What the agent may do on a channel at each stage; a stage keeps everything the stages below it allow.
+STAGE_CAPABILITIES: dict[int, frozenset[str]] = {
+    stage: frozenset().union(*(_NEW_AT_STAGE[s] for s in range(FIRST_STAGE, stage + 1))) for stage in _NEW_AT_STAGE
+}
 
 
 def channel_stage(channel: str) -> int:
     """Return the rollout stage of ``channel``; a channel without a rollout row stands at stage 1."""
     stage = ChannelRollout.objects.filter(channel=channel).values_list("stage", flat=True).first()
     return int(stage) if stage is not None else int(RolloutStage.KNOWLEDGE_ANSWERS)
+
+
+def channel_capabilities(channel: str) -> frozenset[str]:
+    """Return what the agent may do on ``channel`` right now (a channel without a rollout row: stage 1)."""
+    return STAGE_CAPABILITIES[channel_stage(channel)]
+
+
+# --- Pure decisions ------------------------------------------------------------------------------------------------
+
+
+class CriterionLike(Protocol):
+    """A gate criterion as plain data (a ``GateCriterion`` row satisfies it)."""
+
+    kind: str
+    metric: str
+    intent: str
+    comparator: str
+    threshold: Decimal
+    window_days: int
+
+
+class MetricKey(NamedTuple):
+    metric: str
+    intent: str
+    window_days: int
+
+
+def metric_key(criterion: CriterionLike) -> MetricKey:
+    return MetricKey(criterion.metric, criterion.intent or "", int(criterion.window_days))
+
+
+_COMPARE = {Comparator.AT_LEAST.value: operator.ge, Comparator.AT_MOST.value: operator.le}
+_COMPARE_WORDS = {Comparator.AT_LEAST.value: "at least", Comparator.AT_MOST.value: "at most"}
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    kind: str
+    metric: str
+    intent: str
+    comparator: str
+    threshold: Decimal
+    window_days: int
+    value: float | None
+    met: bool
+    error: str = ""
+
+    def describe(self) -> str:
+        """Say what was measured against what, e.g. "qa_pass_rate (7 days) is 0.82, needs at least 0.9"."""
+        name = self.metric + (f" for intent {self.intent}" if self.intent else "") + f" ({self.window_days} days)"
+        word = "needs" if self.kind == CriterionKind.ENTRY else "falls back at"
+        bound = f"{_COMPARE_WORDS.get(self.comparator, self.comparator)} {_plain(self.threshold)}"
+        if self.value is None:
+            failure = f"; {self.error}" if self.error else ""
+            return f"{name}: no data yet{failure} ({word} {bound})"
+        return f"{name} is {self.value:.4g}, {word} {bound}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "metric": self.metric,
+            "intent": self.intent,
+            "comparator": self.comparator,
+            "threshold": _plain(self.threshold),
+            "window_days": self.window_days,
+            "value": self.value,
+            "met": self.met,
+            "error": self.error,
+            "text": self.describe(),
+        }
+
+
+def _plain(number: Decimal) -> str:
+    return format(Decimal(number).normalize(), "f")
+
+
+def evaluate_criteria(
+    criteria: Iterable[CriterionLike],
+    values: Mapping[MetricKey, float | None],
+    errors: Mapping[MetricKey, str] | None = None,
+) -> list[CriterionResult]:
+    """Compare each criterion with its metric value; a missing value is never met (entry or rollback)."""
+    results = []
+    for criterion in criteria:
+        key = metric_key(criterion)
+        value = values.get(key)
+        error = (errors or {}).get(key, "")
+        compare = _COMPARE.get(criterion.comparator)
+        if compare is None:
+            error, met = f"unknown comparator {criterion.comparator!r}", False
+        else:
+            # Decimal from the value's shortest repr: 0.9 compares equal to a threshold of 0.9000, as people expect.
+            met = value is not None and compare(Decimal(repr(value)), Decimal(criterion.threshold))
+        results.append(
+            CriterionResult(
+                kind=criterion.kind,
+                metric=criterion.metric,
+                intent=criterion.intent or "",
+                comparator=criterion.comparator,
+                threshold=Decimal(criterion.threshold),
+                window_days=int(criterion.window_days),
+                value=value,
+                met=met,
+                error=error,
+            )
+        )
+    return results
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    outcome: str
+    stage_before: int
+    stage_after: int
+    reasons: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+    @property
+    def moves(self) -> bool:
+        return self.stage_after != self.stage_before
+
+
+def decide_gate(
+    current_stage: int,
+    next_gate_results: Sequence[CriterionResult] | None,
+    next_gate_signoffs_missing: Iterable[str],
+    current_gate_rollback_results: Sequence[CriterionResult],
+) -> GateDecision:
+    """Decide one evaluation: roll back, promote, or stay (held / blocked), with the reasons.
+
+    ``next_gate_results`` holds every criterion of the gate into the next stage (``None``: no such gate);
+    ``current_gate_rollback_results`` the rollback criteria of the gate into the current stage.
+    """
+    fired = [r for r in current_gate_rollback_results if r.kind == CriterionKind.ROLLBACK and r.met]
+    if fired and current_stage > FIRST_STAGE:
+        reasons = tuple(f"rollback criterion met: {r.describe()}" for r in fired)
+        return GateDecision(GateOutcome.ROLLED_BACK, current_stage, current_stage - 1, reasons)
+    if current_stage >= LAST_STAGE:
+        return GateDecision(GateOutcome.HELD, current_stage, current_stage, ("already at the last stage",))
+    target = current_stage + 1
+    if next_gate_results is None:
+        return GateDecision(GateOutcome.HELD, current_stage, current_stage, (f"no gate into stage {target} is set up",))
+    entry = [r for r in next_gate_results if r.kind == CriterionKind.ENTRY]
+    reasons = [f"the gate into stage {target} has no entry criteria"] if not entry else []
+    reasons += [f"entry criterion not met: {r.describe()}" for r in entry if not r.met]
+    reasons += [
+        f"a rollback criterion of stage {target} is already met: {r.describe()}"
+        for r in next_gate_results
+        if r.kind == CriterionKind.ROLLBACK and r.met
+    ]
+    reasons += [f"sign-off missing: {_signoff_label(kind)}" for kind in next_gate_signoffs_missing]
+    if reasons:
+        return GateDecision(GateOutcome.PROMOTION_BLOCKED, current_stage, current_stage, tuple(reasons))
+    met = tuple(f"entry criterion met: {r.describe()}" for r in entry)
+    return GateDecision(GateOutcome.PROMOTED, current_stage, target, (*met, "every required sign-off is given"))
+
+
+def _signoff_label(kind: str) -> str:
+    return SignOffKind(kind).label if kind in SignOffKind.values else kind
+
+
+def signoffs_missing(required: Iterable[str], given: Iterable[str]) -> list[str]:
+    """Return the required sign-off kinds not given, in the order required."""
+    given = set(given)
+    return [kind for kind in dict.fromkeys(required) if kind not in given]
+
+
+# --- Services ------------------------------------------------------------------------------------------------------
+
+
+def _gates_around(channel_id: int, stage: int) -> tuple[RolloutGate | None, RolloutGate | None]:
+    """Return the gate into ``stage`` and the gate into the next stage, with their criteria (two queries)."""
+    gates = RolloutGate.objects.filter(channel_id=channel_id, stage__in=[stage, stage + 1]).prefetch_related("criteria")
+    by_stage = {gate.stage: gate for gate in gates}
+    return by_stage.get(stage), by_stage.get(stage + 1)
+
+
+def _rollback_criteria(gate: RolloutGate | None) -> list[GateCriterion]:
+    return [c for c in gate.criteria.all() if c.kind == CriterionKind.ROLLBACK] if gate else []
+
+
+def rollout_gate_evaluate(
+    *, channel: ChannelRollout, actor: Actor = None, now: datetime | None = None
+) -> GateEvaluation:
+    """Evaluate ``channel``'s gates: roll back, promote or stay; record the evaluation and audit it.
+
+    Metrics are read before the transaction (a provider may be slow; the audit lock must not wait on it). The decision
+    is then taken and applied under a lock on the channel row, so an evaluation racing another, a sign-off or a
+    revocation sees the stage and the sign-offs as they are when it commits.
+    """
+    now = now or timezone.now()
+    stage = ChannelRollout.objects.values_list("stage", flat=True).get(pk=channel.pk)
+    current_gate, next_gate = _gates_around(channel.pk, stage)
+    criteria = [*_rollback_criteria(current_gate), *(next_gate.criteria.all() if next_gate else [])]
+    values: dict[MetricKey, float | None] = {}
+    errors: dict[MetricKey, str] = {}
+    for key in dict.fromkeys(metric_key(c) for c in criteria):
+        reading = metric_read(MetricQuery(channel.channel, key.metric, key.intent, key.window_days))
+        values[key] = reading.value
+        if reading.error:
+            errors[key] = reading.error
+    rollback_results = evaluate_criteria(_rollback_criteria(current_gate), values, errors)
+    next_results = evaluate_criteria(next_gate.criteria.all(), values, errors) if next_gate else None
+    return _evaluation_apply(
+        channel=channel,
+        stage=stage,
+        gates=(current_gate, next_gate),
+        results=(rollback_results, next_results),
+        actor=actor,
+        now=now,
+    )
+
+
+@transaction.atomic
+def _evaluation_apply(
+    *,
+    channel: ChannelRollout,
+    stage: int,
+    gates: tuple[RolloutGate | None, RolloutGate | None],
+    results: tuple[list[CriterionResult], list[CriterionResult] | None],
+    actor: Actor,
+    now: datetime,
+) -> GateEvaluation:
+    current_gate, next_gate = gates
+    rollback_results, next_results = results
+    locked_stage = _channel_lock(channel.pk)
+    if locked_stage != stage:
+        # Another evaluation (or a person) moved the channel after this one read its metrics; those metrics were read
+        # for the old stage, so decide nothing now; the next run starts from the new stage.
+        reason = f"the stage changed from {stage} to {locked_stage} during this evaluation; nothing was changed"
+        decision = GateDecision(GateOutcome.HELD, locked_stage, locked_stage, (reason,))
+    else:
+        given = GateSignOff.objects.filter(gate=next_gate).values_list("kind", flat=True) if next_gate else []
+        missing = signoffs_missing(next_gate.required_signoffs, given) if next_gate else []
+        decision = decide_gate(stage, next_results, missing, rollback_results)
+    rows = [{"gate_stage": stage, **r.as_json()} for r in rollback_results]
+    rows += [{"gate_stage": stage + 1, **r.as_json()} for r in next_results or []]
+    evaluation = GateEvaluation.objects.create(
+        channel=channel,
+        evaluated_at=now,
+        stage_before=decision.stage_before,
+        stage_after=decision.stage_after,
+        outcome=decision.outcome,
+        reason=decision.reason,
+        results=rows,
+    )
+    audit_record(
+        actor=actor,
+        event_type=EventType.GATE_EVALUATED,
+        subject=channel,
+        decision=decision.outcome,
+        reason=decision.reason,
+        data={"evaluation_id": evaluation.pk, "stage_before": stage, "stage_after": decision.stage_after},
+    )
+    if decision.moves:
+        gate = next_gate if decision.outcome == GateOutcome.PROMOTED else current_gate
+        _stage_move(channel=channel, decision=decision, gate=gate, evaluation=evaluation, actor=actor, now=now)
+    return evaluation
+
+
+def _channel_lock(channel_id: int) -> int:
+    """Lock the channel row for this transaction and return its stage.
+
+    Every service that changes a channel's stage or the sign-offs of its gates takes this lock first, so they apply
+    one after the other, each seeing what the one before committed.
+    """
+    return ChannelRollout.objects.select_for_update().values_list("stage", flat=True).get(pk=channel_id)
+
+
+def _stage_move(
+    *,
+    channel: ChannelRollout,
+    decision: GateDecision,
+    gate: RolloutGate | None,
+    evaluation: GateEvaluation,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Move the channel one stage, inside the caller's transaction, holding the channel lock.
+
+    Promotion sets the traffic share to the new gate's limited-launch share. A rollback clears the sign-offs of the
+    gate the channel left, and restores the traffic share of the gate into the stage it falls back to (at stage 1,
+    which has no gate, the share stays as it is).
+    """
+    traffic_before = ChannelRollout.objects.values_list("traffic_percent", flat=True).get(pk=channel.pk)
+    cleared: list[str] = []
+    if decision.outcome == GateOutcome.PROMOTED:
+        traffic = gate.traffic_percent if gate else traffic_before
+        event = EventType.GATE_PROMOTED
+    else:
+        back_into = RolloutGate.objects.filter(channel_id=channel.pk, stage=decision.stage_after).first()
+        traffic = back_into.traffic_percent if back_into else traffic_before
+        if gate is not None:
+            signoffs = GateSignOff.objects.filter(gate=gate)
+            cleared = list(signoffs.values_list("kind", flat=True))
+            signoffs.delete()
+        event = EventType.GATE_ROLLED_BACK
+    # The stage condition is the claim (STYLE.md rule 5); with the row lock held it cannot miss, and it keeps this
+    # write from ever moving a channel that is no longer where the decision found it.
+    moved = ChannelRollout.objects.filter(pk=channel.pk, stage=decision.stage_before).update(
+        stage=decision.stage_after, traffic_percent=traffic, updated_at=now
+    )
+    if moved != 1:
+        raise GovernanceError(f"{channel.channel} is no longer at stage {decision.stage_before}; nothing was changed.")
+    channel.stage, channel.traffic_percent = decision.stage_after, traffic
+    audit_record(
+        actor=actor,
+        event_type=event,
+        subject=channel,
+        decision=decision.outcome,
+        reason=decision.reason,
+        changes={
+            "stage": {"old": decision.stage_before, "new": decision.stage_after},
+            "traffic_percent": {"old": traffic_before, "new": traffic},
+        },
+        data={"evaluation_id": evaluation.pk, "gate_id": gate.pk if gate else None, "signoffs_cleared": cleared},
+    )
+
+
+@transaction.atomic
+def rollout_stage_roll_back(*, channel: ChannelRollout, actor: AbstractBaseUser, reason: str) -> GateEvaluation:
+    """Drop ``channel`` one stage by hand (a manager's call, no metric needed); record and audit why."""
+    if actor is None or not actor.has_perm(ROLLBACK_PERMISSION):
+        raise NotPermitted("Only a support manager or a support admin may roll a channel back.")
+    if not reason.strip():
+        raise GovernanceError("Say why the channel is rolled back.")
+    now = timezone.now()
+    stage = _channel_lock(channel.pk)
+    if stage <= FIRST_STAGE:
+        raise GovernanceError(f"{channel.channel} is at stage {stage}; there is no stage below it.")
+    text = f"rolled back by {actor.get_username()}: {reason.strip()}"
+    decision = GateDecision(GateOutcome.ROLLED_BACK, stage, stage - 1, (text,))
+    evaluation = GateEvaluation.objects.create(
+        channel=channel,
+        evaluated_at=now,
+        stage_before=stage,
+        stage_after=stage - 1,
+        outcome=decision.outcome,
+        reason=decision.reason,
+    )
+    gate = RolloutGate.objects.filter(channel_id=channel.pk, stage=stage).first()
+    _stage_move(channel=channel, decision=decision, gate=gate, evaluation=evaluation, actor=actor, now=now)
+    return evaluation
+
+
+def _require_signoff_permission(actor: AbstractBaseUser | None) -> None:
+    if actor is None or not actor.has_perm(SIGNOFF_PERMISSION):
+        raise NotPermitted("Only a support manager or a support admin may sign off rollout gates.")
+
+
+@transaction.atomic
+def rollout_gate_sign_off(
+    *, gate: RolloutGate, kind: str, actor: AbstractBaseUser, note: str = "", now: datetime | None = None
+) -> GateSignOff:
+    """Give one sign-off the gate requires; audit it."""
+    _require_signoff_permission(actor)
+    _channel_lock(gate.channel_id)
+    required = RolloutGate.objects.values_list("required_signoffs", flat=True).get(pk=gate.pk)
+    if kind not in required:
+        raise GovernanceError(f"The gate {gate} does not ask for a {_signoff_label(kind).lower()} sign-off.")
+    existing = GateSignOff.objects.filter(gate=gate, kind=kind).select_related("signed_by").first()
+    if existing is not None:
+        raise GovernanceError(
+            f"The gate {gate} already has its {_signoff_label(kind).lower()} sign-off, by "
+            f"{existing.signed_by.get_username()} on {existing.signed_at:%Y-%m-%d}."
+        )
+    signoff = GateSignOff.objects.create(
+        gate=gate, kind=kind, signed_by=actor, signed_at=now or timezone.now(), note=note
+    )
+    audit_record(
+        actor=actor,
+        event_type=EventType.GATE_SIGNED_OFF,
+        subject=gate,
+        decision="signed",
+        reason=note,
+        data={"kind": kind, "channel": gate.channel_id, "stage": gate.stage, "signoff_id": signoff.pk},
+    )
+    return signoff
+
+
+@transaction.atomic
+def rollout_gate_revoke_sign_off(*, gate: RolloutGate, kind: str, actor: AbstractBaseUser, reason: str = "") -> None:
+    """Withdraw a sign-off; the gate stays shut until it is given again. Audited as a sign-off event, "revoked"."""
+    _require_signoff_permission(actor)
+    _channel_lock(gate.channel_id)
+    signoff = GateSignOff.objects.filter(gate=gate, kind=kind).select_related("signed_by").first()
+    if signoff is None:
+        raise GovernanceError(f"The gate {gate} has no {_signoff_label(kind).lower()} sign-off to revoke.")
+    given_by, given_at = signoff.signed_by.get_username(), signoff.signed_at
+    signoff.delete()
+    audit_record(
+        actor=actor,
+        event_type=EventType.GATE_SIGNOFF_REVOKED,
+        subject=gate,
+        decision="revoked",
+        reason=reason,
+        data={
+            "kind": kind,
+            "channel": gate.channel_id,
+            "stage": gate.stage,
+            "given_by": given_by,
+            "given_at": given_at,
+        },
+    )

@@ -256,7 +256,7 @@ class AuditRecordAdmin(admin.ModelAdmin):
         # Taking evidence out is itself evidence. Recorded (and committed) before the first byte is streamed.
         audit_record(
             actor=request.user,
-            event_type=EventType.SYSTEM,
+            event_type=EventType.AUDIT_EXPORTED,
             subject_type=self.opts.label_lower,
             decision="exported",
             reason="Audit records exported as JSON Lines from the admin.",

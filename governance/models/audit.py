@@ -29,15 +29,18 @@ class EventType(models.TextChoices):
     GATE_PROMOTED = "gate.promoted", "Rollout stage raised"
     GATE_ROLLED_BACK = "gate.rolled_back", "Rollout stage rolled back"
     GATE_SIGNED_OFF = "gate.signed_off", "Rollout gate signed off"
+    GATE_SIGNOFF_REVOKED = "gate.signoff_revoked", "Rollout gate sign-off withdrawn"
     CONVERSATION = "conversation.event", "Conversation event"
+    AUDIT_EXPORTED = "system.audit_exported", "Audit evidence exported"
     SYSTEM = "system.event", "System event"
 
 
 class AuditRecord(models.Model):
     """One append-only, hash-chained record of something governance decided, read, changed or did.
 
-    The database refuses UPDATE and DELETE on this table (a trigger, migration 0002). Each record holds the hash of the
-    one before; ``manage.py audit_verify`` recomputes the chain and names the first broken record.
+    The database refuses UPDATE on this table, and DELETE except for retention's pruning of the oldest records (a
+    trigger, migrations 0002 and 0003). Each record holds the hash of the one before; ``manage.py audit_verify``
+    recomputes the chain and names the first broken record.
     """
 
     seq = models.BigIntegerField(unique=True, editable=False, help_text="Position in the chain, from 1, no gaps.")

@@ -29,3 +29,15 @@ class RetentionRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_data_class_display()}: {self.action} after {self.days} days"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.data_class == DataClass.AUDIT_EVIDENCE and self.action == RetentionAction.MASK:
+            raise ValidationError(
+                {
+                    "action": "Audit evidence cannot be masked (its records are hash-chained): "
+                    "choose delete, which prunes the oldest records and keeps the chain "
+                    "verifiable."
+                }
+            )

@@ -26,6 +26,7 @@ class SecretReference(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = "secret"
         permissions = [("rotate_secretreference", "Can rotate secrets")]
 
     def __str__(self) -> str:

@@ -1,0 +1,96 @@
+"""The metrics rollout gates read: a catalogue of names and a plain dict registry of providers.
+
+Governance decides gates; it does not compute the numbers (DESIGN.md: analytics supplies them). The analytics app
+fills ``METRIC_PROVIDERS`` from its ``AppConfig.ready()``::
+
+    METRIC_PROVIDERS["csat"] = csat_for_gate
+
+A provider takes a ``MetricQuery`` and returns a number, or ``None`` when it has no data for that window yet. Until a
+provider is registered every metric reads as "no data yet", and a gate never counts missing data as met.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """One number a gate criterion needs: a metric of a channel over the last ``window_days``, maybe per intent."""
+
+    channel: str
+    metric: str
+    intent: str = ""
+    window_days: int = 7
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    description: str
+    unit: str
+
+
+RATE = "share (0 to 1)"
+
+# Known metric names, for help texts, admin choices and the readiness report. Apps may add their own entries.
+METRICS: dict[str, MetricInfo] = {
+    "source_freshness": MetricInfo("Share of approved knowledge sources that are within their freshness window.", RATE),
+    "qa_pass_rate": MetricInfo(
+        "Share of QA-reviewed conversations that passed the scorecard; per intent when the criterion names one.", RATE
+    ),
+    "escalation_accuracy": MetricInfo("Share of handoffs a reviewer judged right (neither needless nor late).", RATE),
+    "regression_pass_rate": MetricInfo(
+        "Share of regression-suite cases that passed on the current configuration.", RATE
+    ),
+    "containment_rate": MetricInfo("Share of conversations finished without a person.", RATE),
+    "resolution_rate": MetricInfo("Share of conversations that resolved the customer's request.", RATE),
+    "csat": MetricInfo("Average customer satisfaction score.", "score (1 to 5)"),
+    "reopen_rate": MetricInfo("Share of resolved conversations the customer reopened.", RATE),
+    "policy_breach_rate": MetricInfo("Share of conversations with a policy breach found by QA or the audit log.", RATE),
+    "failed_retrieval_rate": MetricInfo("Share of knowledge questions where no fitting source was found.", RATE),
+}
+
+MetricProvider = Callable[[MetricQuery], float | None]
+
+METRIC_PROVIDERS: dict[str, MetricProvider] = {}
+
+
+@dataclass(frozen=True)
+class MetricReading:
+    """A metric value, or ``None`` with why there is no value (``error`` empty: simply no data yet)."""
+
+    value: float | None
+    error: str = ""
+
+
+def metric_read(query: MetricQuery) -> MetricReading:
+    """Read one metric; a missing provider, a provider error or a non-number all read as no data."""
+    provider = METRIC_PROVIDERS.get(query.metric)
+    if provider is None:
+        return MetricReading(None)
+    try:
+        raw = provider(query)
+    # A provider is another app's code behind a plug-in boundary: whatever it raises must not stop the other gates
+    # of this channel or the other channels. The error is logged here and recorded in the gate evaluation.
+    except Exception as exc:  # noqa: BLE001
+        logger.exception("metric provider for %s failed on %s", query.metric, query)
+        return MetricReading(None, f"{type(exc).__name__}: {exc}"[:300])
+    if raw is None:
+        return MetricReading(None)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return MetricReading(None, f"the provider returned {raw!r}, not a number")
+    if isinstance(raw, bool) or not math.isfinite(value):
+        return MetricReading(None, f"the provider returned {raw!r}, not a finite number")
+    return MetricReading(value)
+
+
+def metric_value(query: MetricQuery) -> float | None:
+    """Return the metric's value, or ``None`` for "no data yet" (including a provider that failed)."""
+    return metric_read(query).value
