@@ -1,1 +1,91 @@
-"""Models of the connectors app (they arrive with its issue)."""
+"""Connector configuration: one row per outside system the agent may reach."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Family(models.TextChoices):
+    CRM = "crm", "CRM"
+    HELPDESK = "helpdesk", "Helpdesk"
+    COMMERCE = "commerce", "Commerce / billing"
+
+
+class Connector(models.Model):
+    """How to reach one outside system, who owns it, and how healthy it is."""
+
+    key = models.SlugField(
+        max_length=64, unique=True, help_text="Referred to by field mappings as their 'system', e.g. demo_crm, stripe."
+    )
+    name = models.CharField(max_length=200)
+    family = models.CharField(max_length=16, choices=Family.choices)
+    adapter = models.CharField(
+        max_length=32,
+        help_text="Which adapter speaks to it: rest, helpdesk_embedded, hubspot, zendesk, chatwoot, stripe.",
+    )
+    is_primary = models.BooleanField(default=False, help_text="The connector the agent uses for its family.")
+    base_url = models.URLField(max_length=500, blank=True)
+    credential = models.ForeignKey(
+        "governance.SecretReference",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The secret holding its token or key.",
+    )
+    config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Adapter settings: for the REST adapter its endpoints, authentication header "
+        "and the JSON paths of fields.",
+    )
+    timeout_seconds = models.FloatField(default=10.0, help_text="Per-call timeout.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Told when the connector is disabled.",
+    )
+    fallback_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.TextField(blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family", "key"]
+        constraints = [
+            # One primary connector per family: the agent never has to choose.
+            models.UniqueConstraint(fields=["family"], condition=Q(is_primary=True), name="connector_one_primary"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WriteReceipt(models.Model):
+    """An outside write already done, by idempotency key: a retried write returns the stored result instead of
+    acting twice (for systems that do not honour idempotency keys themselves)."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+
+    class State(models.TextChoices):
+        PENDING = "pending", "In progress"
+        DONE = "done", "Done"
+        UNKNOWN = "unknown", "Outcome unknown (timed out or the system failed mid-call)"
+
+    operation = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    result = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.idempotency_key}"
