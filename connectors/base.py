@@ -31,12 +31,16 @@ class ConnectorError(Exception):
         auth: bool = False,
         status: int | None = None,
         retry_after: float | None = None,
+        rejected: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent or auth
         self.auth = auth
         self.status = status
         self.retry_after = retry_after
+        # The remote side refused the request before acting on it (any 4xx, 429 included): a write did not happen,
+        # so it may be tried again later. Timeouts and 5xx leave the outcome unknown.
+        self.rejected = rejected if rejected is not None else (status is not None and 400 <= status < 500)
 
 
 class NotFound(ConnectorError):

@@ -19,13 +19,13 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connectors.base import ADAPTERS, Adapter, ConnectorError
+from connectors.base import ADAPTERS, Adapter, ConnectorError, NotFound
 from connectors.models import Connector, WriteReceipt
 from governance.audit import audit_record
 from governance.authorization import check_field_write, field_rules
 from governance.models import EventType, FieldMapping
 from governance.policies import can_read_field
-from governance.roles import Principal
+from governance.roles import ActorKind, Principal
 from governance.secrets import secret_read
 
 T = TypeVar("T")
@@ -43,6 +43,17 @@ class FieldWriteRefused(ConnectorError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, permanent=True)
+
+
+# Where each object names the customer it belongs to (in the adapter's flattened fields).
+OWNER_PATHS: dict[str, str] = {
+    "customer": "id",
+    "order": "customer_id",
+    "subscription": "customer_id",
+    "ticket": "customer_id",
+    "contact": "id",
+    "conversation": "customer_id",
+}
 
 
 @dataclass
@@ -150,9 +161,18 @@ def governed_read(
     conversation_id: str = "",
     turn_id: str = "",
 ) -> GovernedRecord:
-    """Read one object and return only the fields this principal may read."""
+    """Read one object and return only the fields this principal may read.
+
+    A customer may only read their own records: the object's owner path (OWNER_PATHS, e.g. an order's
+    ``customer_id``) must name the customer the conversation verified; otherwise the record is "not found" — the
+    same answer as a record that does not exist, so ids cannot be probed. Fails closed when the path is missing.
+    """
     adapter = adapter_for(connector, principal=principal, purpose=f"read {obj}", conversation_id=conversation_id)
     raw = call(connector, lambda: adapter.read_object(obj, object_id))
+    if principal.kind == ActorKind.CUSTOMER:
+        owner_path = OWNER_PATHS.get(obj, "customer_id")
+        if not principal.customer_id or str(raw.get(owner_path, "")) != str(principal.customer_id):
+            raise NotFound(f"{obj} {object_id} is not one of this customer's records")
     rules = field_rules(connector.key, obj)
     visible, withheld = {}, []
     for path, rule in rules.items():
@@ -224,6 +244,7 @@ def governed_write(
         f"write:{obj}.{field_path}",
         idempotency_key,
         lambda: adapter.write_field(obj, object_id, field_path, value, idempotency_key=idempotency_key),
+        remote_dedupes=adapter.honours_idempotency,
     )
     with transaction.atomic():
         audit_record(
@@ -271,8 +292,8 @@ def idempotent(
     try:
         result = call(connector, run)
     except ConnectorError as exc:
-        if exc.permanent:
-            receipt.delete()  # refused before acting: nothing happened, a corrected retry may go ahead
+        if exc.permanent or getattr(exc, "rejected", False):
+            receipt.delete()  # refused before acting (4xx, 429, our own validation): nothing happened
         else:
             WriteReceipt.objects.filter(pk=receipt.pk).update(state=WriteReceipt.State.UNKNOWN)
         raise

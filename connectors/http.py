@@ -28,14 +28,21 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None  # an HTTP-date: treated as "unknown", the normal backoff applies
 
 
-def classify(response: httpx.Response, *, what: str) -> ConnectorError | None:
-    """Return the error a response means, or None for success."""
+def classify(
+    response: httpx.Response, *, what: str, describe: Callable[[httpx.Response], str] | None = None
+) -> ConnectorError | None:
+    """Return the error a response means, or None for success. ``describe`` pulls the vendor's own error message out
+    of an error response (empty when it finds none); by default the first 200 characters of the body are quoted."""
     status = response.status_code
     if status < 400:
         return None
-    detail = response.text[:200].strip()
-    if status in (401, 403):
+    detail = (describe(response) if describe else "") or response.text[:200].strip()
+    if status == 401:
         return ConnectorError(f"{what}: credential refused ({status})", auth=True, status=status)
+    if status == 403:
+        # Forbidden for this request (a restricted record, a missing scope): permanent, but not a dead credential —
+        # disabling the whole connector over one restricted record would stop every other conversation.
+        return ConnectorError(f"{what}: forbidden ({status}) {detail}", permanent=True, status=status)
     if status == 404:
         return NotFound(f"{what}: not found")
     if status == 429 or status >= 500:
@@ -52,9 +59,11 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        describe_error: Callable[[httpx.Response], str] | None = None,
     ) -> None:
         self._client = httpx.Client(base_url=base_url, timeout=timeout, headers=headers or {}, transport=transport)
         self._sleep = sleep
+        self._describe_error = describe_error
 
     def close(self) -> None:
         self._client.close()
@@ -75,7 +84,7 @@ class HttpClient:
             except httpx.HTTPError as exc:
                 last = ConnectorError(f"{what}: {exc.__class__.__name__}: {exc}")
             else:
-                error = classify(response, what=what)
+                error = classify(response, what=what, describe=self._describe_error)
                 if error is None:
                     return _json(response, what=what)
                 if error.permanent:

@@ -50,12 +50,19 @@ async def _receive(socket: websockets.ClientConnection) -> dict:  # type: ignore
     return json.loads(await asyncio.wait_for(socket.recv(), timeout=20))
 
 
+def _conversation() -> tuple[str, str]:
+    from agent.messages import conversation_start, conversation_token
+
+    conversation = conversation_start()
+    return str(conversation.id), conversation_token(conversation)
+
+
 def test_a_websocket_ping_goes_through_the_worker_and_comes_back(daphne_server, celery_worker_process) -> None:  # type: ignore[no-untyped-def]
-    conversation = "6f1c2f3e-2b7a-4c55-9f59-2d3f1f6f4a10"
+    conversation, token = _conversation()
 
     async def scenario() -> tuple[dict, dict, dict]:  # type: ignore[type-arg]
         async with websockets.connect(
-            f"{daphne_server.ws}/ws/chat/{conversation}/", origin=f"http://127.0.0.1:{daphne_server.port}"
+            f"{daphne_server.ws}/ws/chat/{conversation}/?token={token}", origin=f"http://127.0.0.1:{daphne_server.port}"
         ) as socket:
             hello = await _receive(socket)
             await socket.send(json.dumps({"type": "ping"}))
@@ -65,10 +72,26 @@ def test_a_websocket_ping_goes_through_the_worker_and_comes_back(daphne_server, 
             return hello, pong, error
 
     hello, pong, error = asyncio.run(scenario())
-    assert hello == {"type": "hello", "protocol": 0, "conversation": conversation}
+    assert (hello["type"], hello["conversation"], hello["owner"]) == ("hello", conversation, "agent")
     assert pong["type"] == "pong"
     assert pong["worker"]["pid"] == celery_worker_process.process.pid
     assert error["type"] == "error" and error["code"] == "bad_json"
+
+
+def test_a_websocket_with_another_conversations_token_is_refused(daphne_server) -> None:  # type: ignore[no-untyped-def]
+    conversation, _ = _conversation()
+    _, other_token = _conversation()
+
+    async def scenario() -> None:
+        async with websockets.connect(
+            f"{daphne_server.ws}/ws/chat/{conversation}/?token={other_token}",
+            origin=f"http://127.0.0.1:{daphne_server.port}",
+        ):
+            pass
+
+    with pytest.raises(websockets.exceptions.InvalidStatus) as excinfo:
+        asyncio.run(scenario())
+    assert excinfo.value.response.status_code == 403
 
 
 def test_a_websocket_from_a_foreign_origin_is_refused(daphne_server) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,127 @@
+"""Storing and delivering messages. Sequence numbers are per conversation, given under a row lock, so a client that
+resumes "after seq N" gets every later message exactly once; a customer message is idempotent on its client id."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+
+from agent.models import Author, Conversation, Message
+
+TOKEN_SALT = "steward.conversation"
+MAX_TEXT = 4000
+
+
+def group_name(conversation_id: uuid.UUID | str) -> str:
+    """The channel-layer group every connection of a conversation (and the console) listens on."""
+    return f"conversation.{conversation_id}"
+
+
+def conversation_token(conversation: Conversation) -> str:
+    """A signed capability for one conversation: who holds it may read and write that conversation only."""
+    return signing.dumps(str(conversation.id), salt=TOKEN_SALT)
+
+
+def conversation_from_token(conversation_id: str, token: str) -> Conversation | None:
+    """Return the conversation if ``token`` was issued for it, else None."""
+    try:
+        signed_id = signing.loads(token, salt=TOKEN_SALT)
+    except signing.BadSignature:
+        return None
+    if signed_id != str(conversation_id):
+        return None
+    return Conversation.objects.filter(pk=conversation_id).first()
+
+
+def conversation_start(*, channel: str = "web_chat", origin_url: str = "") -> Conversation:
+    return Conversation.objects.create(channel=channel, origin_url=origin_url[:1000])
+
+
+def _next_seq(conversation_id: Any) -> int:
+    # Row lock on the conversation: concurrent writers of one conversation queue here, so seq has no gaps or twins.
+    conversation = Conversation.objects.select_for_update().only("last_seq").get(pk=conversation_id)
+    conversation.last_seq += 1
+    Conversation.objects.filter(pk=conversation_id).update(last_seq=conversation.last_seq, updated_at=timezone.now())
+    return conversation.last_seq
+
+
+@transaction.atomic
+def message_store_customer(*, conversation_id: Any, client_id: uuid.UUID, text: str) -> tuple[Message, bool]:
+    """Store a customer's message once per client id; return it and whether it is new."""
+    _next_seq_locked = _next_seq(conversation_id)  # takes the lock before the duplicate check
+    existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
+    if existing is not None:
+        transaction.set_rollback(True)  # give the sequence number back
+        return existing, False
+    message = Message.objects.create(
+        conversation_id=conversation_id,
+        seq=_next_seq_locked,
+        author=Author.CUSTOMER,
+        client_id=client_id,
+        text=text[:MAX_TEXT],
+    )
+    return message, True
+
+
+@transaction.atomic
+def message_store_reply(
+    *,
+    conversation_id: Any,
+    author: str,
+    text: str,
+    citations: list[dict] | None = None,
+    choices: list[dict] | None = None,
+    author_user: Any = None,
+) -> Message:
+    """Store a message from the agent, a person or the system, with the next sequence number."""
+    return Message.objects.create(
+        conversation_id=conversation_id,
+        seq=_next_seq(conversation_id),
+        author=author,
+        text=text,
+        citations=citations or [],
+        choices=choices or [],
+        author_user=author_user,
+    )
+
+
+def serialize(message: Message) -> dict[str, Any]:
+    author_name = {"agent": "Brewline assistant", "system": "Steward"}.get(message.author, "")
+    if message.author == Author.HUMAN and message.author_user is not None:
+        author_name = message.author_user.get_short_name() or message.author_user.get_username()
+    return {
+        "type": "message",
+        "seq": message.seq,
+        "author": message.author,
+        "author_name": author_name,
+        "client_id": str(message.client_id) if message.client_id else None,
+        "text": message.text,
+        "citations": message.citations,
+        "choices": message.choices,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def messages_after(conversation_id: Any, last_seq: int, limit: int = 500) -> list[dict[str, Any]]:
+    rows = (
+        Message.objects.filter(conversation_id=conversation_id, seq__gt=last_seq)
+        .select_related("author_user")
+        .order_by("seq")[:limit]
+    )
+    return [serialize(message) for message in rows]
+
+
+def push(conversation_id: Any, payload: dict[str, Any]) -> None:
+    """Send a frame to every connection of the conversation (after commit when called inside a transaction)."""
+    layer = get_channel_layer()
+
+    def send() -> None:
+        async_to_sync(layer.group_send)(group_name(conversation_id), {"type": "conversation.frame", "frame": payload})
+
+    transaction.on_commit(send)

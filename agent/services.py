@@ -1,0 +1,157 @@
+"""Conversation services. Ownership is one audited state machine — agent → waiting → human → agent | closed — moved
+only by conditional updates, so there is never a moment when both the AI and a person answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from agent import messages
+from agent.models import Author, Conversation, Owner
+from governance.audit import audit_record
+from governance.models import EventType
+
+
+class OwnershipConflict(Exception):
+    """The conversation is not in a state that allows this move (someone else moved it first)."""
+
+
+# Allowed moves: from-states per target.
+_MOVES: dict[str, set[str]] = {
+    Owner.WAITING: {Owner.AGENT},
+    Owner.HUMAN: {Owner.AGENT, Owner.WAITING},
+    Owner.AGENT: {Owner.HUMAN, Owner.WAITING},
+    Owner.CLOSED: {Owner.AGENT, Owner.WAITING, Owner.HUMAN},
+}
+
+
+def _move(*, conversation_id: Any, to: str, actor: Any, reason: str, **fields: Any) -> Conversation:
+    allowed = _MOVES[to]
+    moved = Conversation.objects.filter(pk=conversation_id, owner__in=allowed).update(
+        owner=to, updated_at=timezone.now(), **fields
+    )
+    conversation = Conversation.objects.get(pk=conversation_id)
+    if moved != 1:
+        raise OwnershipConflict(
+            f"The conversation is {conversation.get_owner_display().lower()}; it cannot move to "
+            f"{Owner(to).label.lower()}."
+        )
+    audit_record(
+        actor=actor,
+        event_type=EventType.CONVERSATION,
+        subject=conversation,
+        conversation_id=str(conversation.pk),
+        decision=f"owner:{to}",
+        reason=reason,
+    )
+    messages.push(
+        conversation.pk,
+        {
+            "type": "state",
+            "owner": to,
+            "assignee": conversation.assignee.get_short_name() if conversation.assignee else "",
+        },
+    )
+    return conversation
+
+
+@transaction.atomic
+def conversation_escalate(*, conversation_id: Any, reason: str, ticket_id: str = "", actor: Any = None) -> Conversation:
+    """Hand the conversation from the AI to the waiting queue (the ticket holds the context)."""
+    conversation = _move(
+        conversation_id=conversation_id,
+        to=Owner.WAITING,
+        actor=actor,
+        reason=reason,
+        escalation_reason=reason,
+        ticket_id=ticket_id,
+    )
+    return conversation
+
+
+@transaction.atomic
+def conversation_take_over(*, conversation_id: Any, user: AbstractBaseUser) -> Conversation:
+    """A person takes the conversation; the AI stays silent from now on."""
+    conversation = _move(
+        conversation_id=conversation_id,
+        to=Owner.HUMAN,
+        actor=user,
+        reason=f"taken over by {user.get_username()}",
+        assignee=user,
+    )
+    _system_note(conversation.pk, f"{user.get_short_name() or user.get_username()} joined the conversation.")
+    return conversation
+
+
+@transaction.atomic
+def conversation_hand_back(*, conversation_id: Any, user: AbstractBaseUser) -> Conversation:
+    conversation = _move(
+        conversation_id=conversation_id,
+        to=Owner.AGENT,
+        actor=user,
+        reason=f"handed back by {user.get_username()}",
+        assignee=None,
+        unresolved_turns=0,
+    )
+    _system_note(conversation.pk, "The assistant is back with you.")
+    return conversation
+
+
+@transaction.atomic
+def conversation_close(*, conversation_id: Any, actor: Any, reason: str = "closed") -> Conversation:
+    conversation = _move(
+        conversation_id=conversation_id, to=Owner.CLOSED, actor=actor, reason=reason, closed_at=timezone.now()
+    )
+    messages.push(conversation.pk, {"type": "csat_request"})
+    return conversation
+
+
+@transaction.atomic
+def conversation_request_human(*, conversation_id: Any) -> None:
+    """The customer pressed "talk to a person": the next turn escalates with that reason."""
+    conversation = Conversation.objects.get(pk=conversation_id)
+    if conversation.owner != Owner.AGENT:
+        return  # already waiting for or with a person
+    message = messages.message_store_reply(
+        conversation_id=conversation_id, author=Author.SYSTEM, text="You asked to talk to a person."
+    )
+    messages.push(conversation_id, messages.serialize(message))
+    from agent.tasks import escalate_conversation
+
+    transaction.on_commit(lambda: escalate_conversation.delay(str(conversation_id), "customer asked for a person"))
+
+
+@transaction.atomic
+def conversation_rate(*, conversation_id: Any, score: int, comment: str = "") -> None:
+    """Record the customer's satisfaction (1-5)."""
+    Conversation.objects.filter(pk=conversation_id).update(csat_score=score, csat_comment=comment[:2000])
+    audit_record(
+        actor=None,
+        event_type=EventType.CONVERSATION,
+        subject_type="agent.conversation",
+        subject_id=str(conversation_id),
+        conversation_id=str(conversation_id),
+        decision="csat",
+        data={"score": score},
+    )
+
+
+@transaction.atomic
+def human_message_send(*, conversation_id: Any, user: AbstractBaseUser, text: str) -> Any:
+    """A person writes to the customer; only the conversation's assignee may, and only while it is theirs."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    if conversation.owner != Owner.HUMAN or conversation.assignee_id != user.pk:
+        raise OwnershipConflict("Take the conversation over before writing to the customer.")
+    message = messages.message_store_reply(
+        conversation_id=conversation_id, author=Author.HUMAN, text=text, author_user=user
+    )
+    messages.push(conversation_id, messages.serialize(message))
+    return message
+
+
+def _system_note(conversation_id: Any, text: str) -> None:
+    message = messages.message_store_reply(conversation_id=conversation_id, author=Author.SYSTEM, text=text)
+    messages.push(conversation_id, messages.serialize(message))

@@ -1,0 +1,21 @@
+"""The agent's Celery tasks: thin, idempotent, time-limited; they take ids and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="agent.run_turn", soft_time_limit=45, time_limit=60, acks_late=True)
+def run_turn(conversation_id: str) -> str:
+    """Answer the conversation's unhandled customer messages (a duplicate task finds nothing to do)."""
+    from agent.turn import run_turn as run
+
+    return run(conversation_id)
+
+
+@shared_task(name="agent.escalate_conversation", soft_time_limit=45, time_limit=60, acks_late=True)
+def escalate_conversation(conversation_id: str, reason: str) -> str:
+    """Hand the conversation to a person with a complete ticket."""
+    from agent.turn import escalate
+
+    return escalate(conversation_id, reason)
