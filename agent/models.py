@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from governance.roles import Verification
 
@@ -47,6 +48,9 @@ class Conversation(models.Model):
     turn_claimed_at = models.DateTimeField(null=True, blank=True)
     turn_claimed_by = models.CharField(max_length=100, blank=True)
     unresolved_turns = models.PositiveSmallIntegerField(default=0, help_text="Turns in a row without progress.")
+    # What the agent carries between turns: known slots, the question it is waiting on, an action waiting for
+    # verification ({"known_slots": {}, "pending": {"intent", "slot"}, "pending_action": {"action", "arguments"}}).
+    context = models.JSONField(default=dict, blank=True)
     ticket_id = models.CharField(max_length=100, blank=True, help_text="The helpdesk ticket of its escalation.")
     escalation_reason = models.TextField(blank=True)
     csat_score = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -224,6 +228,10 @@ class EmailChallenge(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The per-address send limit (email__iexact, created_at ≥ an hour ago) across conversations.
+            models.Index(Upper("email"), "created_at", name="email_challenge_address_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.email} ({self.conversation_id})"

@@ -12,13 +12,20 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from agent.routing import websocket_urlpatterns  # noqa: E402
+
+# A page may open the chat websocket when it is served from one of ALLOWED_HOSTS (Steward's own pages) or from an
+# origin on the widget allow-list (STEWARD_WIDGET_ORIGINS); any other Origin is refused at the handshake.
+_allowed_origins = [*settings.ALLOWED_HOSTS, *settings.STEWARD_WIDGET_ORIGINS]
+if settings.DEBUG and not settings.ALLOWED_HOSTS:
+    _allowed_origins += ["localhost", "127.0.0.1", "[::1]"]
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), _allowed_origins),
     }
 )

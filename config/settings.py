@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "connectors",
     "analytics",
     "agent",
+    # The demo company's own CRM and order system, served at /brewline-api/ and reached only over HTTP.
+    "brewline",
 ]
 
 MIDDLEWARE = [
@@ -189,8 +191,10 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be greater than CELERY_TASK_SOFT_TIME_LIMIT.")
 # With acks_late, Redis redelivers a task not acknowledged within the visibility timeout; it must outlast the longest
 # task (its hard limit) or a slow task runs twice (Celery docs, "Using Redis: Caveats").
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2 + 60}
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2 + 60}
+# The longest task is a knowledge ingestion run (hard limit 31 min, knowledge/tasks.py).
+CELERY_VISIBILITY_TIMEOUT = max(CELERY_TASK_TIME_LIMIT * 2 + 60, 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 
 # --- Responders and embeddings -------------------------------------------------------------------------------------
 
@@ -244,6 +248,27 @@ if DEBUG and not STEWARD_SECRETS_KEYS:
             )
         ).decode()
     ]
+
+# --- Chat widget -------------------------------------------------------------------------------------------------
+
+# Origins (scheme://host[:port]) whose pages may embed the chat widget; Steward's own SITE_URL is always allowed.
+STEWARD_WIDGET_ORIGINS = env_list("STEWARD_WIDGET_ORIGINS", [])
+for _origin in STEWARD_WIDGET_ORIGINS:
+    if not _origin.startswith(("http://", "https://")) or _origin.rstrip("/") != _origin:
+        raise ImproperlyConfigured(
+            f"STEWARD_WIDGET_ORIGINS must list origins like https://www.example.com (no path); got {_origin!r}."
+        )
+
+# --- Customer identity ----------------------------------------------------------------------------------------------
+
+# The SecretReference holding the HMAC key the host site signs identity tokens with (agent/identity.py).
+STEWARD_IDENTITY_SECRET_NAME = env_str("STEWARD_IDENTITY_SECRET_NAME", "identity_token_secret")
+
+# --- Knowledge ----------------------------------------------------------------------------------------------------
+
+# Folder sources may only be read below these directories, so an admin cannot point one at any file the worker can
+# read. An empty value (STEWARD_KNOWLEDGE_FOLDER_ROOTS="") lifts the restriction.
+KNOWLEDGE_FOLDER_ROOTS = env_list("STEWARD_KNOWLEDGE_FOLDER_ROOTS", [str(BASE_DIR / "var" / "knowledge")])
 
 # --- PII masking ------------------------------------------------------------------------------------------------
 

@@ -12,6 +12,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("helpdesk/", include("helpdesk.urls", namespace="helpdesk")),
+    path("brewline-api/", include("brewline.urls")),
+    path("api/knowledge/", include("knowledge.urls")),
+    path("api/chat/", include("agent.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

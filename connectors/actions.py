@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.base import Address, ConnectorError, TicketDraft
-from connectors.gateway import adapter_for, connector_for, idempotent
+from connectors.gateway import adapter_for, call, connector_for, idempotent, require_own_record
 from governance.executors import ExecutionContext
 from governance.policies import as_decimal
 
@@ -24,11 +24,18 @@ def _argument(context: ExecutionContext, name: str) -> Any:
     return value
 
 
-def _run(context: ExecutionContext, family: str, operation: Callable[[Any], Any]) -> dict[str, Any]:
+def _run(
+    context: ExecutionContext, family: str, operation: Callable[[Any], Any], owns: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Run one action on the family's primary connector; ``owns`` = (object, id) the customer must own."""
     connector = connector_for(family=family)
     adapter = adapter_for(
         connector, principal=context.principal, purpose=context.action, conversation_id=context.conversation_id
     )
+    if owns is not None:
+        obj, object_id = owns
+        record = call(connector, lambda: adapter.read_object(obj, object_id))
+        require_own_record(context.principal, obj, object_id, record)
     result = idempotent(
         connector,
         context.action,
@@ -55,27 +62,37 @@ def refund(context: ExecutionContext) -> dict[str, Any]:
         context,
         "commerce",
         lambda a: a.refund(order_id, amount, reason=reason, idempotency_key=context.idempotency_key),
+        owns=("order", order_id),
     )
 
 
 def subscription_pause(context: ExecutionContext) -> dict[str, Any]:
     subscription_id = str(_argument(context, "subscription_id"))
     return _run(
-        context, "commerce", lambda a: a.pause_subscription(subscription_id, idempotency_key=context.idempotency_key)
+        context,
+        "commerce",
+        lambda a: a.pause_subscription(subscription_id, idempotency_key=context.idempotency_key),
+        owns=("subscription", subscription_id),
     )
 
 
 def subscription_resume(context: ExecutionContext) -> dict[str, Any]:
     subscription_id = str(_argument(context, "subscription_id"))
     return _run(
-        context, "commerce", lambda a: a.resume_subscription(subscription_id, idempotency_key=context.idempotency_key)
+        context,
+        "commerce",
+        lambda a: a.resume_subscription(subscription_id, idempotency_key=context.idempotency_key),
+        owns=("subscription", subscription_id),
     )
 
 
 def subscription_cancel(context: ExecutionContext) -> dict[str, Any]:
     subscription_id = str(_argument(context, "subscription_id"))
     return _run(
-        context, "commerce", lambda a: a.cancel_subscription(subscription_id, idempotency_key=context.idempotency_key)
+        context,
+        "commerce",
+        lambda a: a.cancel_subscription(subscription_id, idempotency_key=context.idempotency_key),
+        owns=("subscription", subscription_id),
     )
 
 
@@ -98,13 +115,19 @@ def address_change(context: ExecutionContext) -> dict[str, Any]:
         context,
         "commerce",
         lambda a: a.change_shipping_address(order_id, address, idempotency_key=context.idempotency_key),
+        owns=("order", order_id),
     )
 
 
 def crm_note(context: ExecutionContext) -> dict[str, Any]:
     customer_id = str(_argument(context, "customer_id"))
     text = str(_argument(context, "text"))
-    return _run(context, "crm", lambda a: a.add_note(customer_id, text, idempotency_key=context.idempotency_key))
+    return _run(
+        context,
+        "crm",
+        lambda a: a.add_note(customer_id, text, idempotency_key=context.idempotency_key),
+        owns=("customer", customer_id),
+    )
 
 
 def ticket_create(context: ExecutionContext) -> dict[str, Any]:

@@ -153,6 +153,11 @@ class Adapter:
         self.credential = credential
         self.transport = transport  # tests pass an httpx.MockTransport that validates against the vendor's contract
 
+    @classmethod
+    def config_errors(cls, config: dict[str, Any]) -> list[str]:
+        """Return what is wrong with a connector's ``config`` for this adapter (shown on the admin form)."""
+        return []
+
     def read_object(self, obj: str, object_id: str) -> dict[str, Any]:
         """Return the object as flat dotted paths → values (``shipping.status``), for field mappings to filter."""
         raise NotImplementedError

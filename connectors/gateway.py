@@ -45,6 +45,17 @@ class FieldWriteRefused(ConnectorError):
         super().__init__(message, permanent=True)
 
 
+def require_own_record(principal: Principal, obj: str, object_id: str, raw: dict[str, Any]) -> None:
+    """A customer acts only on their own records: raise NotFound (as for a missing record, so ids cannot be probed)
+    unless the object's owner path names the customer the conversation verified. Fails closed. Staff are not
+    limited here (their scopes are)."""
+    if principal.kind != ActorKind.CUSTOMER:
+        return
+    owner_path = OWNER_PATHS.get(obj, "customer_id")
+    if not principal.customer_id or str(raw.get(owner_path, "")) != str(principal.customer_id):
+        raise NotFound(f"{obj} {object_id} is not one of this customer's records")
+
+
 # Where each object names the customer it belongs to (in the adapter's flattened fields).
 OWNER_PATHS: dict[str, str] = {
     "customer": "id",
@@ -169,10 +180,7 @@ def governed_read(
     """
     adapter = adapter_for(connector, principal=principal, purpose=f"read {obj}", conversation_id=conversation_id)
     raw = call(connector, lambda: adapter.read_object(obj, object_id))
-    if principal.kind == ActorKind.CUSTOMER:
-        owner_path = OWNER_PATHS.get(obj, "customer_id")
-        if not principal.customer_id or str(raw.get(owner_path, "")) != str(principal.customer_id):
-            raise NotFound(f"{obj} {object_id} is not one of this customer's records")
+    require_own_record(principal, obj, object_id, raw)
     rules = field_rules(connector.key, obj)
     visible, withheld = {}, []
     for path, rule in rules.items():
@@ -238,7 +246,9 @@ def governed_write(
     adapter = adapter_for(
         connector, principal=principal, purpose=f"write {obj}.{field_path}", conversation_id=conversation_id
     )
-    old = call(connector, lambda: adapter.read_object(obj, object_id)).get(field_path)
+    current = call(connector, lambda: adapter.read_object(obj, object_id))
+    require_own_record(principal, obj, object_id, current)
+    old = current.get(field_path)
     result = idempotent(
         connector,
         f"write:{obj}.{field_path}",

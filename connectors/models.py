@@ -23,7 +23,8 @@ class Connector(models.Model):
     family = models.CharField(max_length=16, choices=Family.choices)
     adapter = models.CharField(
         max_length=32,
-        help_text="Which adapter speaks to it: rest, helpdesk_embedded, hubspot, zendesk, chatwoot, stripe.",
+        help_text="Which adapter speaks to it: rest_crm, rest_commerce, helpdesk_embedded, hubspot, zendesk, chatwoot, "
+        "stripe.",
     )
     is_primary = models.BooleanField(default=False, help_text="The connector the agent uses for its family.")
     base_url = models.URLField(max_length=500, blank=True)
@@ -75,7 +76,8 @@ class WriteReceipt(models.Model):
     acting twice (for systems that do not honour idempotency keys themselves)."""
 
     idempotency_key = models.CharField(max_length=200, unique=True)
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    # PROTECT: receipts are evidence of what was written outside; a connector with receipts is disabled, not deleted.
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="+")
 
     class State(models.TextChoices):
         PENDING = "pending", "In progress"

@@ -145,3 +145,15 @@ class EscalationRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # A rule missing what its trigger reads would silently never fire.
+        needs = {
+            EscalationTrigger.REFUND_OVER_POLICY: ("threshold", self.threshold is not None, "the refund amount"),
+            EscalationTrigger.COMPLIANCE: ("keywords", bool(self.keywords), "the compliance phrases"),
+            EscalationTrigger.VIP: ("account_tiers", bool(self.account_tiers), "the account tiers"),
+        }
+        if self.trigger in needs:
+            field, present, what = needs[self.trigger]
+            if not present:
+                raise ValidationError({field: f"Give {what}: without it this rule never fires."})

@@ -1,0 +1,450 @@
+"""One customer turn, end to end (../shared/DESIGN.md, "One customer turn").
+
+``run_turn`` claims the conversation (one turn at a time: a conditional update), answers every customer message not
+yet handled — messages that arrive meanwhile are taken into the next pass, never interleaved — and releases it.
+Each pass: identity → the responder proposes → governance decides each tool call → connectors/knowledge → the
+escalation rules → reply, trace and audit in one transaction → pushed to the conversation's group. Anything that
+fails gives the customer an honest message and a person; nothing they said is lost (their messages stay stored and
+are marked handled only together with the reply).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from agent import identity, messages
+from agent.escalation import TurnSignals, escalation_summary, evaluate_escalation, load_escalation_rules
+from agent.handoff import escalate as escalate_conversation
+from agent.models import Author, Conversation, Message, Owner, TurnTrace
+from agent.responders import get_responder
+from agent.responders.base import (
+    VERIFY_EMAIL_ACTION,
+    Answer,
+    Clarify,
+    Escalate,
+    PendingClarification,
+    Proposal,
+    ToolCall,
+    TurnContext,
+)
+from agent.tools import TALK_TO_PERSON, run_action
+from governance.audit import audit_record
+from governance.models import EventType
+from governance.roles import Verification
+
+logger = logging.getLogger(__name__)
+
+CLAIM_STALE_AFTER = timedelta(seconds=90)  # longer than the turn task's hard time limit
+HISTORY = 12
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+CODE = re.compile(r"\b(\d{6})\b")
+
+
+@dataclass
+class Reply:
+    text: str
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    choices: list[dict[str, str]] = field(default_factory=list)
+    escalate: tuple[str, int, str] | None = None  # (reason, priority, queue)
+    progress: bool = True
+    confidence: float | None = None
+    human_requested: bool = False
+    connector_failed: bool = False
+    refund_amount: Any = None
+
+
+# --- The loop ---------------------------------------------------------------------------------------------------------
+
+
+def run_turn(conversation_id: str) -> str:
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    outcome = "nothing to do"
+    while True:
+        if not _claim(conversation_id, worker):
+            return "busy: another worker has this conversation's turn"
+        try:
+            while pending := _pending(conversation_id):
+                conversation = Conversation.objects.get(pk=conversation_id)
+                if conversation.owner != Owner.AGENT:
+                    # A person (or the queue) owns the conversation: the AI stays silent; the person reads them.
+                    Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled=True)
+                    break
+                _one_pass(conversation, pending)
+                outcome = "answered"
+        finally:
+            Conversation.objects.filter(pk=conversation_id, turn_claimed_by=worker).update(
+                turn_claimed_at=None, turn_claimed_by=""
+            )
+        # A message stored between our last check and the release found the claim taken: look once more.
+        if not _pending(conversation_id):
+            return outcome
+
+
+def _claim(conversation_id: str, worker: str) -> bool:
+    now = timezone.now()
+    return (
+        Conversation.objects.filter(
+            Q(turn_claimed_at__isnull=True) | Q(turn_claimed_at__lt=now - CLAIM_STALE_AFTER), pk=conversation_id
+        ).update(turn_claimed_at=now, turn_claimed_by=worker)
+        == 1
+    )
+
+
+def _pending(conversation_id: str) -> list[Message]:
+    return list(
+        Message.objects.filter(conversation_id=conversation_id, author=Author.CUSTOMER, handled=False).order_by("seq")
+    )
+
+
+def _one_pass(conversation: Conversation, pending: list[Message]) -> None:
+    started = time.perf_counter()
+    trace = TurnTrace.objects.create(
+        conversation=conversation, message_seqs=[m.seq for m in pending], responder=settings.STEWARD_RESPONDER
+    )
+    state: dict[str, Any] = dict(conversation.context or {})
+    try:
+        reply = _decide(conversation, pending, trace, state)
+    except Exception as exc:  # noqa: BLE001 - process boundary: the customer gets an honest answer and a person
+        logger.exception("turn failed for conversation %s", conversation.pk)
+        trace.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+        reply = Reply(
+            text="Sorry — something went wrong on our side. I'm passing you to a person who can help.",
+            escalate=("the agent failed on this turn", 2, ""),
+            progress=False,
+        )
+    trace.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    reply = _apply_escalation_rules(conversation, pending, trace, reply)
+    _finish(conversation, pending, trace, reply, state)
+    if reply.escalate is not None:
+        reason, priority, queue = reply.escalate
+        escalate_conversation(
+            Conversation.objects.get(pk=conversation.pk), reason=reason, priority=priority, queue=queue
+        )
+
+
+# --- Deciding ---------------------------------------------------------------------------------------------------------
+
+
+def _decide(conversation: Conversation, pending: list[Message], trace: TurnTrace, state: dict[str, Any]) -> Reply:
+    texts = tuple(m.text for m in pending)
+    if identity.verification_locked(conversation):
+        return Reply(
+            text="I couldn't verify your identity, so I'm passing you to a person who can help.",
+            escalate=("verification failed too many times", 2, ""),
+            progress=False,
+        )
+    pendingq = state.get("pending") or {}
+    if pendingq.get("slot") == "code":
+        return _verify_code(conversation, texts[-1], trace, state)
+    if pendingq.get("slot") == "email" and EMAIL.search(texts[-1]):
+        return _start_verification(conversation, EMAIL.search(texts[-1]).group(0), state)
+
+    context = TurnContext.for_customer(
+        conversation_id=str(conversation.pk),
+        texts=texts,
+        verification=conversation.verification,
+        transcript=_transcript(conversation, before=pending[0].seq),
+        known_slots=state.get("known_slots", {}),
+        pending=PendingClarification(**pendingq) if pendingq.get("intent") else None,
+    )
+    t0 = time.perf_counter()
+    responder = get_responder(settings.STEWARD_RESPONDER)
+    proposal = responder.propose(context)
+    trace.timings["responder_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    _record_proposal(trace, proposal, responder)
+    state["known_slots"] = {**state.get("known_slots", {}), **proposal.slots}
+    state.pop("pending", None)
+
+    if isinstance(proposal, Answer):
+        return Reply(
+            text=proposal.text,
+            citations=proposal.citations,
+            choices=list(proposal.choices),
+            confidence=proposal.confidence,
+            progress=proposal.kind != "unknown",
+        )
+    if isinstance(proposal, Clarify):
+        state["pending"] = {"intent": proposal.intent, "slot": proposal.slot}
+        return Reply(
+            text=proposal.question, choices=list(proposal.choices), confidence=proposal.confidence, progress=False
+        )
+    if isinstance(proposal, Escalate):
+        human = "person" in proposal.reason or "human" in proposal.reason
+        return Reply(
+            text="Of course — I'm passing you to a person from our team. They'll reply right here.",
+            escalate=(proposal.reason, 3, ""),
+            confidence=proposal.confidence,
+            human_requested=human,
+        )
+    if isinstance(proposal, ToolCall):
+        if proposal.action == VERIFY_EMAIL_ACTION:
+            return _start_verification(conversation, str(proposal.arguments.get("email", "")), state)
+        return _tool(
+            conversation,
+            proposal.action,
+            proposal.arguments,
+            proposal.intent,
+            pending,
+            trace,
+            state,
+            confidence=proposal.confidence,
+        )
+    raise TypeError(f"unknown proposal {type(proposal).__name__}")
+
+
+def _tool(
+    conversation: Conversation,
+    action: str,
+    arguments: dict[str, Any],
+    intent: str,
+    pending: list[Message],
+    trace: TurnTrace,
+    state: dict[str, Any],
+    *,
+    confidence: float | None = None,
+) -> Reply:
+    t0 = time.perf_counter()
+    outcome = run_action(
+        principal=identity.principal_for(conversation),
+        action=action,
+        arguments=arguments,
+        conversation_id=str(conversation.pk),
+        turn_id=str(trace.pk),
+        channel=conversation.channel,
+        idempotency_key=f"{conversation.pk}:{pending[-1].seq}:{action}",
+    )
+    trace.timings[f"{action}_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    trace.tool_calls = [
+        *trace.tool_calls,
+        {
+            "action": action,
+            "arguments": arguments,
+            "decision": outcome.decision,
+            "reason": outcome.reason,
+            "result": outcome.result,
+        },
+    ]
+    if outcome.needs_verification and conversation.verification >= Verification.EMAIL_VERIFIED:
+        # Only the host site's signed token proves more than an email code: a person takes it from here.
+        return Reply(
+            text="For that our team needs to confirm your identity in another way. A person can help.",
+            choices=[TALK_TO_PERSON],
+            progress=False,
+        )
+    if outcome.needs_verification:
+        state["pending_action"] = {"action": action, "arguments": arguments, "intent": intent}
+        if conversation.customer_email and conversation.verification == 0:
+            return _start_verification(conversation, conversation.customer_email, state)
+        state["pending"] = {"intent": intent or "verify", "slot": "email"}
+        return Reply(
+            text="To help with that I first need to confirm it's you. What's the email address on your "
+            "Brewline account? I'll send you a 6-digit code.",
+            progress=False,
+        )
+    reply = Reply(
+        text=outcome.text,
+        choices=outcome.choices,
+        progress=outcome.progress,
+        confidence=confidence,
+        connector_failed=outcome.connector_failed,
+        refund_amount=arguments.get("amount") if action == "refund" else None,
+    )
+    if outcome.connector_failed:
+        reply.escalate = (f"a connected system failed during {action}: {outcome.reason}", 2, "")
+    return reply
+
+
+def _start_verification(conversation: Conversation, email: str, state: dict[str, Any]) -> Reply:
+    try:
+        identity.email_challenge_start(conversation=conversation, email=email)
+    except identity.VerificationLocked:
+        return Reply(
+            text="I couldn't verify your identity, so I'm passing you to a person who can help.",
+            escalate=("verification locked", 2, ""),
+            progress=False,
+        )
+    except identity.VerificationRateLimited:
+        return Reply(
+            text="I've sent several codes already. Please use the latest one, or ask for a person.",
+            choices=[TALK_TO_PERSON],
+            progress=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - a bad address (ValidationError) or a mail failure
+        logger.info("verification not started: %s", exc)
+        state["pending"] = {"intent": "verify", "slot": "email"}
+        return Reply(
+            text="I couldn't send a code to that address. Could you check it and type it again?", progress=False
+        )
+    state["pending"] = {"intent": "verify", "slot": "code"}
+    return Reply(text=f"I've sent a 6-digit code to {email}. Please type it here to continue.", progress=False)
+
+
+def _verify_code(conversation: Conversation, text: str, trace: TurnTrace, state: dict[str, Any]) -> Reply:
+    match = CODE.search(text)
+    if not match:
+        return Reply(
+            text="Please type the 6-digit code from the email (or ask for a person).",
+            choices=[TALK_TO_PERSON],
+            progress=False,
+        )
+    try:
+        ok = identity.email_challenge_verify(conversation=conversation, code=match.group(1))
+    except identity.VerificationLocked:
+        return Reply(
+            text="That code didn't match and I can't try again, so I'm passing you to a person.",
+            escalate=("verification failed too many times", 2, ""),
+            progress=False,
+        )
+    except identity.NoActiveChallenge:
+        state.pop("pending", None)
+        return Reply(text="That code has expired. What's your email address? I'll send a new one.", progress=False)
+    if not ok:
+        return Reply(text="That code didn't match. Please check the email and try again.", progress=False)
+    conversation.refresh_from_db()
+    _link_customer(conversation)
+    state.pop("pending", None)
+    waiting = state.pop("pending_action", None)
+    if waiting:
+        reply = _tool(
+            conversation,
+            waiting["action"],
+            waiting["arguments"],
+            waiting.get("intent", ""),
+            list(Message.objects.filter(conversation=conversation, author=Author.CUSTOMER).order_by("-seq")[:1]),
+            trace,
+            state,
+        )
+        reply.text = f"Thanks, you're verified. {reply.text}"
+        return reply
+    return Reply(text="Thanks, you're verified. How can I help?")
+
+
+def _link_customer(conversation: Conversation) -> None:
+    """After email verification, find the customer record with that address in the CRM (one match only)."""
+    if conversation.customer_id or not conversation.customer_email:
+        return
+    from connectors.base import ConnectorError
+    from connectors.gateway import adapter_for, call, connector_for
+
+    try:
+        connector = connector_for(family="crm")
+        adapter = adapter_for(
+            connector,
+            principal=identity.principal_for(conversation),
+            purpose="find customer",
+            conversation_id=str(conversation.pk),
+        )
+        found = call(connector, lambda: adapter.find_customers(email=conversation.customer_email))
+    except ConnectorError as exc:
+        logger.info("customer lookup failed for %s: %s", conversation.pk, exc)
+        return
+    if len(found) == 1:
+        Conversation.objects.filter(pk=conversation.pk, customer_id="").update(
+            customer_id=found[0].id, customer_name=found[0].name[:200]
+        )
+        conversation.refresh_from_db()
+
+
+def _transcript(conversation: Conversation, *, before: int) -> tuple[tuple[str, str], ...]:
+    rows = (
+        Message.objects.filter(conversation=conversation, seq__lt=before)
+        .order_by("-seq")
+        .values_list("author", "text")[:HISTORY]
+    )
+    return tuple(reversed([(author, text) for author, text in rows]))
+
+
+def _record_proposal(trace: TurnTrace, proposal: Proposal, responder: Any) -> None:
+    trace.intent = proposal.intent
+    trace.intent_score = proposal.intent_score
+    trace.retrieved = proposal.retrieved
+    trace.confidence = getattr(proposal, "confidence", None)
+    trace.prompt_version = f"{getattr(responder, 'version', '')}:{proposal.config_version}"[:64]
+
+
+# --- Escalation rules and the end of a turn -------------------------------------------------------------------------
+
+
+def _apply_escalation_rules(
+    conversation: Conversation, pending: list[Message], trace: TurnTrace, reply: Reply
+) -> Reply:
+    recent = list(
+        Message.objects.filter(conversation=conversation, author=Author.CUSTOMER)
+        .order_by("-seq")
+        .values_list("text", flat=True)[:6]
+    )[::-1]
+    signals = TurnSignals.from_texts(
+        recent or [m.text for m in pending],
+        confidence=reply.confidence,
+        unresolved_turns=conversation.unresolved_turns + (0 if reply.progress else 1),
+        human_requested=reply.human_requested,
+        connector_failed=reply.connector_failed,
+        refund_amount=reply.refund_amount,
+        account_tier=(conversation.context or {}).get("account_tier", ""),
+    )
+    results = evaluate_escalation(load_escalation_rules(), signals)
+    trace.escalation = [result.as_dict() for result in results]
+    summary = escalation_summary(results)
+    if summary.fired and reply.escalate is None:
+        reply.escalate = (summary.reason, summary.priority or 3, summary.queue)
+        reply.text = (
+            "I'd like a person from our team to help with this. I'm passing your conversation on now — "
+            "they'll reply right here."
+        )
+        reply.choices = []
+    return reply
+
+
+def _finish(
+    conversation: Conversation, pending: list[Message], trace: TurnTrace, reply: Reply, state: dict[str, Any]
+) -> None:
+    with transaction.atomic():
+        Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled=True)
+        message = messages.message_store_reply(
+            conversation_id=conversation.pk,
+            author=Author.AGENT,
+            text=reply.text,
+            citations=reply.citations,
+            choices=reply.choices,
+        )
+        trace.status = TurnTrace.Status.FAILED if trace.error else TurnTrace.Status.DONE
+        trace.reply = message
+        trace.finished_at = timezone.now()
+        trace.save()
+        unresolved = 0 if reply.progress else conversation.unresolved_turns + 1
+        Conversation.objects.filter(pk=conversation.pk).update(context=state, unresolved_turns=unresolved)
+        audit_record(
+            actor=identity.principal_for(conversation),
+            event_type=EventType.CONVERSATION,
+            subject=trace,
+            conversation_id=str(conversation.pk),
+            turn_id=str(trace.pk),
+            decision="replied",
+            reason=trace.intent or "",
+            sources=[c.get("source", c.get("title", "")) for c in reply.citations],
+            data={
+                "tool_calls": [{k: c[k] for k in ("action", "decision")} for c in trace.tool_calls],
+                "confidence": trace.confidence,
+                "escalate": bool(reply.escalate),
+            },
+            prompt_version=trace.prompt_version,
+        )
+        messages.push(conversation.pk, messages.serialize(message))
+
+
+def escalate(conversation_id: str, reason: str) -> str:
+    """Escalate on the customer's request (the "talk to a person" control)."""
+    conversation = Conversation.objects.get(pk=conversation_id)
+    return escalate_conversation(conversation, reason=reason, priority=3)
