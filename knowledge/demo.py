@@ -281,14 +281,14 @@ def _documents_sync(source: KnowledgeSource, folder: str, articles: list[Article
     return counts
 
 
-def seed_knowledge() -> dict[str, int]:
+def seed_knowledge(*, only: list[str] | None = None) -> dict[str, int]:
     """Create the demo knowledge sources that are missing and upload their articles; return what was done.
 
     Safe to run again: existing sources are kept as they are, and an article already serving unchanged is not
     uploaded again (nothing re-embedded, no audit record). Each article is embedded and swapped in on its own
     (document_upload), so call this outside a long transaction where possible.
     """
-    specs = load_source_specs()
+    specs = [spec for spec in load_source_specs() if only is None or spec.folder in only]  # `only`: tests, by folder
     users = _users(specs)
     made = {
         "knowledge sources": 0,

@@ -1,0 +1,110 @@
+"""The turn loop end to end in-process: real database, real embeddings, the demo company's system over real HTTP,
+the embedded helpdesk. (The websocket/worker path is covered in tests/test_end_to_end_services.py.)"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from django.core import mail
+
+from agent.demo import seed_intents
+from agent.messages import conversation_start, message_store_customer
+from agent.models import Message, Owner, TurnTrace
+from agent.turn import run_turn
+from brewline.demo import seed_brewline
+from connectors.demo import seed_connector_rows
+from connectors.helpdesk_schema import ensure_helpdesk_schema, seed_helpdesk_connector
+from connectors.models import Connector
+from governance.demo import seed_governance
+from governance.models import ApprovalRequest, AuditRecord, EventType
+from knowledge.demo import seed_knowledge
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def demo_company(live_server, settings) -> None:  # type: ignore[no-untyped-def]
+    """The demo company: governance, intents, a small knowledge base, its system served by the live server."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    seed_governance()
+    seed_intents()
+    ensure_helpdesk_schema()
+    seed_helpdesk_connector()
+    _, token = seed_connector_rows()
+    seed_brewline(token, customers=12, orders=40)
+    Connector.objects.filter(key__in=["demo_crm", "demo_commerce"]).update(
+        base_url=f"{live_server.url}/brewline-api/v1"
+    )
+    seed_knowledge(only=["shipping"])
+
+
+class Chat:
+    def __init__(self) -> None:
+        self.conversation = conversation_start()
+
+    def say(self, text: str) -> Message:
+        message_store_customer(conversation_id=self.conversation.id, client_id=uuid.uuid4(), text=text)
+        run_turn(str(self.conversation.id))
+        self.conversation.refresh_from_db()
+        return Message.objects.filter(conversation=self.conversation, author="agent").order_by("-seq").first()
+
+
+def test_a_knowledge_question_gets_a_quoted_answer_with_its_citation(demo_company) -> None:  # type: ignore[no-untyped-def]
+    reply = Chat().say("How long does delivery to the UK take?")
+    assert "2–3 business days" in reply.text
+    assert reply.citations and reply.citations[0]["url"].startswith("https://help.brewline.example/")
+    trace = TurnTrace.objects.get(reply=reply)
+    assert trace.status == "done" and trace.retrieved and trace.timings["total_ms"] > 0
+    assert AuditRecord.objects.filter(event_type=EventType.CONVERSATION, decision="replied").exists()
+
+
+def test_an_order_question_verifies_the_customer_then_answers_from_their_own_orders(demo_company) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat()
+    assert "email address" in chat.say("Where is my order BL-10042?").text
+    assert "6-digit code" in chat.say("mara.lindqvist@example.com").text
+    code = re.search(r"\d{6}", mail.outbox[-1].subject).group(0)
+    answer = chat.say(code).text
+    assert answer.startswith("Thanks, you're verified. Order BL-10042 is shipped.")
+    assert "Tracking number:" in answer
+    assert (chat.conversation.verification, chat.conversation.customer_id) == (1, "C-1001")
+    # Someone else's order is "not found", never shown.
+    assert "couldn't find that on your account" in chat.say("Where is my order BL-10061?").text
+
+
+def test_a_refund_above_the_ceiling_becomes_an_approval_request(demo_company) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat()
+    chat.say("Where is my order BL-10041?")
+    chat.say("mara.lindqvist@example.com")
+    chat.say(re.search(r"\d{6}", mail.outbox[-1].subject).group(0))
+    reply = chat.say("Please refund £80 for order BL-10041, it arrived broken")
+    assert "approve" in reply.text
+    request = ApprovalRequest.objects.get()
+    assert request.arguments["order_id"] == "BL-10041" and request.arguments["amount"] == "80.00"
+    assert request.conversation_id == str(chat.conversation.id) and request.status == "pending"
+
+
+def test_asking_for_a_person_creates_a_complete_ticket_and_the_ai_goes_quiet(demo_company) -> None:  # type: ignore[no-untyped-def]
+    from helpdesk.models import Ticket
+
+    chat = Chat()
+    chat.say("How long does delivery to the UK take?")
+    reply = chat.say("I want to talk to a human")
+    assert "passing you to a person" in reply.text
+    assert chat.conversation.owner == Owner.WAITING and chat.conversation.ticket_id
+    ticket = Ticket.objects.get(pk=chat.conversation.ticket_id)
+    values = {v.field.name: v.value for v in ticket.ticketcustomfieldvalue_set.select_related("field")}
+    assert values["escalation_reason"] == "customer asked for a person"
+    assert "How long does delivery to the UK take?" in values.get("transcript", "") + ticket.description
+    # The AI stays silent while a person owns the conversation.
+    before = Message.objects.filter(conversation=chat.conversation, author="agent").count()
+    chat.say("hello?")
+    assert Message.objects.filter(conversation=chat.conversation, author="agent").count() == before
+
+
+def test_a_redelivered_turn_answers_nothing_twice(demo_company) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat()
+    chat.say("How long does delivery to the UK take?")
+    assert run_turn(str(chat.conversation.id)) == "nothing to do"
+    assert Message.objects.filter(conversation=chat.conversation, author="agent").count() == 1
