@@ -78,6 +78,8 @@ class Dataset:
     name: str
     external_ids: dict[int, str]
     by_sql: dict[str, list[QueryCandidates]]
+    # The same queries against another dataset's corpus (the module's settings): questions the index cannot answer.
+    offdomain: list[QueryCandidates]
 
 
 def ingest_all(specs: list[tuple[str, Path, Path]]) -> dict[Path, Ingested]:
@@ -98,7 +100,7 @@ def ingest_all(specs: list[tuple[str, Path, Path]]) -> dict[Path, Ingested]:
     return sources
 
 
-def collect(name: str, ingested: Ingested, queries_path: Path) -> Dataset:
+def collect(name: str, ingested: Ingested, queries_path: Path, other: Ingested | None) -> Dataset:
     """Collect every query's candidates, once per full-text setting, with the deepest candidate lists."""
     queries = load_queries(queries_path)
     vectors = get_embedder().embed([q.query for q in queries])
@@ -119,7 +121,13 @@ def collect(name: str, ingested: Ingested, queries_path: Path) -> Dataset:
         ]
         for label, tuning in settings.items()
     }
-    return Dataset(name=name, external_ids=ingested.external_ids, by_sql=by_sql)
+    offdomain = []
+    if other is not None:
+        tuning = replace(retrieval.DEFAULT_TUNING, candidates=MAX_DEPTH, ef_search=2 * MAX_DEPTH)
+        offdomain = [
+            _candidates(query, vector, other.source.pk, tuning) for query, vector in zip(queries, vectors, strict=True)
+        ]
+    return Dataset(name=name, external_ids=ingested.external_ids, by_sql=by_sql, offdomain=offdomain)
 
 
 def _candidates(query: EvalQuery, vector, source_id: int, tuning: Tuning) -> QueryCandidates:  # type: ignore[no-untyped-def]
@@ -155,8 +163,20 @@ def _minmax(values: list[float]) -> list[float]:
 
 
 def rrf(wd: float, wf: float, k: int) -> Scorer:
+    """Reciprocal rank fusion over the union, weighted per list (Cormack et al. 2009, with weights)."""
+
     def score(cands: Sequence[Candidate]) -> list[float]:
-        return retrieval._rrf(cands, Tuning(dense_weight=wd, fulltext_weight=wf, rrf_k=k))
+        scores = [0.0] * len(cands)
+        lists = (
+            (wd, [c.similarity if c.similarity is not None else -1.0 for c in cands]),
+            (wf, [c.rank if c.rank > 0 else -1.0 for c in cands]),
+        )
+        for weight, values in lists:
+            order = sorted(range(len(cands)), key=lambda i: -values[i])
+            for position, index in enumerate(order, start=1):
+                if values[index] >= 0:
+                    scores[index] += weight / (k + position)
+        return scores
 
     return score
 
@@ -237,7 +257,10 @@ def main(argv: list[str] | None = None) -> int:
         specs.append((name, Path(corpus), Path(queries)))
     with _STACK:
         sources = ingest_all(specs)
-        datasets = [collect(name, sources[corpus.resolve()], queries) for name, corpus, queries in specs]
+        datasets = []
+        for name, corpus, queries in specs:
+            others = [ingested for path, ingested in sources.items() if path != corpus.resolve()]
+            datasets.append(collect(name, sources[corpus.resolve()], queries, others[0] if others else None))
     if args.cache:
         with open(args.cache, "wb") as handle:
             pickle.dump(datasets, handle)
@@ -333,10 +356,9 @@ def report_on(datasets: list[Dataset], out: Path | None) -> int:
             d.name: evaluate(
                 d,
                 default_sql,
-                lambda c, m=method: retrieval.chunk_scores(c, method=m, tuning=replace(t, second_chunk_weight=0)),
+                lambda c, m=method: retrieval.chunk_scores(c, method=m, tuning=t),
                 depth=t.candidates,
                 which={"dense": "dense", "fulltext": "fulltext", "hybrid": "hybrid"}[method],
-                second=t.second_chunk_weight,
             )
             for d in datasets
         }
@@ -366,19 +388,35 @@ def thresholds(datasets: list[Dataset], sql: str, t: Tuning) -> dict[str, object
                 rest = [(c, s) for c, s in ranked if d.external_ids[c.document_id] not in relevant]
                 if rest:
                     absent.append(rest[0][1])
+            offdomain = []
+            for qc in d.offdomain:
+                cands = pool(qc, t.candidates, {"dense": "dense", "fulltext": "fulltext"}.get(method, "hybrid"))
+                ranked = retrieval.rank_documents(cands, method=method, tuning=t)
+                offdomain.append(ranked[0][1] if ranked else 0.0)
             best = None
             for cut in sorted(set(round(x, 3) for x in present + absent)):
                 tpr = sum(p >= cut for p in present) / max(len(present), 1)
                 tnr = sum(a < cut for a in absent) / max(len(absent), 1)
                 if best is None or (tpr + tnr) / 2 > best[1]:
                     best = (cut, (tpr + tnr) / 2, tpr, tnr)
-            pct = {f"present_p{p}": retrieval_percentile(present, p) for p in (5, 10, 25, 50)} | {
-                f"absent_p{p}": retrieval_percentile(absent, p) for p in (50, 75, 90, 95)
+            pct = (
+                {f"present_p{p}": retrieval_percentile(present, p) for p in (1, 2, 5, 10, 25, 50)}
+                | {f"absent_p{p}": retrieval_percentile(absent, p) for p in (50, 75, 90, 95)}
+                | {f"offdomain_p{p}": retrieval_percentile(offdomain, p) for p in (50, 90, 95, 99)}
+            )
+            cut = retrieval.FAILED_BELOW[method]
+            at_module = {
+                "threshold": cut,
+                "answerable_passing": sum(p >= cut for p in present) / max(len(present), 1),
+                "gold_removed_failing": sum(a < cut for a in absent) / max(len(absent), 1),
+                "offdomain_failing": sum(o < cut for o in offdomain) / max(len(offdomain), 1),
             }
-            out[f"{method} {d.name}"] = {"best_balanced": best, **pct}
+            out[f"{method} {d.name}"] = {"best_balanced": best, **pct, "module": at_module}
             print(
                 f"{method:<9} {d.name:<10} balanced-best cut={best}  "
                 + " ".join(f"{k}={v:.3f}" for k, v in pct.items())
+                + "  at FAILED_BELOW: "
+                + " ".join(f"{k}={v:.3f}" for k, v in at_module.items())
             )
     return out
 

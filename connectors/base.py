@@ -119,6 +119,33 @@ class TicketDraft:
     conversation_id: str = ""
     missing: list[str] = field(default_factory=list)  # fields the agent could not fill, named for the person
 
+    def handover_lines(self) -> list[str]:
+        """The summary a person reads to take over without asking the customer again (every helpdesk adapter
+        writes these lines; each adds its own header and transcript limits)."""
+        lines = [
+            f"Escalated by Steward: {self.escalation_reason}",
+            f"Customer: {self.customer_email or 'unknown email'} (id {self.customer_id or 'unknown'})",
+            f"Issue: {self.issue_category} / {self.product_area}",
+            f"Channel: {self.channel}" + (f", queue {self.queue}" if self.queue else ""),
+            f"Severity: {self.severity}; priority {self.priority} (1 critical … 5 very low)",
+            f"Sentiment: {self.sentiment:+.2f}; Steward's confidence: {self.confidence:.0%}",
+            f"Tried: {self.attempted_resolution}",
+            f"Suggested next step: {self.suggested_next_step}",
+        ]
+        if self.sla_due_at:
+            lines.append(f"SLA due: {self.sla_due_at.isoformat()}")
+        for label, values in (
+            ("Sources", self.related_sources),
+            ("Fields read", self.fields_read),
+            ("Fields changed", self.fields_changed),
+            ("Not filled in", self.missing),
+        ):
+            if values:
+                lines.append(f"{label}: {', '.join(values)}")
+        if self.conversation_id:
+            lines.append(f"Steward conversation: {self.conversation_id}")
+        return lines
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["sla_due_at"] = self.sla_due_at.isoformat() if self.sla_due_at else None

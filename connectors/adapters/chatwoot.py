@@ -358,28 +358,7 @@ def _labels(names: list[str]) -> list[str]:
 
 def handover_note(draft: TicketDraft) -> str:
     """Return the private note a person reads to take over without asking the customer again."""
-    lines = [
-        f"**{draft.subject}**",
-        f"Escalated by Steward: {draft.escalation_reason}",
-        f"Severity: {draft.severity} · Priority: {draft.priority} · {draft.issue_category} / {draft.product_area}"
-        f" · via {draft.channel}",
-        f"Customer: {draft.customer_email or '-'} (id {draft.customer_id or '-'})",
-        f"Sentiment: {draft.sentiment:+.2f} · Agent confidence: {draft.confidence:.0%}",
-        f"Tried: {draft.attempted_resolution}",
-        f"Suggested next step: {draft.suggested_next_step}",
-    ]
-    if draft.sla_due_at:
-        lines.append(f"SLA due: {draft.sla_due_at.isoformat()}")
-    for label, values in (
-        ("Fields read", draft.fields_read),
-        ("Fields changed", draft.fields_changed),
-        ("Sources", draft.related_sources),
-        ("Not filled in", draft.missing),
-    ):
-        if values:
-            lines.append(f"{label}: {', '.join(values)}")
-    if draft.conversation_id:
-        lines.append(f"Steward conversation: {draft.conversation_id}")
+    lines = [f"**{draft.subject}**", *draft.handover_lines()]
     head = "\n".join(lines) + "\n\n--- Transcript ---\n"
     transcript = draft.transcript
     if len(head) + len(transcript) > MESSAGE_MAX:

@@ -276,29 +276,7 @@ class ZendeskAdapter(HelpdeskAdapter):
 
 def ticket_body(draft: TicketDraft) -> str:
     """Return the escalation ticket's first comment: a readable summary, then the transcript."""
-    lines = [
-        f"Escalated by Steward: {draft.escalation_reason}",
-        "",
-        f"Customer: {draft.customer_email or 'unknown email'} (id {draft.customer_id or 'unknown'})",
-        f"Issue: {draft.issue_category} / {draft.product_area}",
-        f"Channel: {draft.channel}" + (f", queue {draft.queue}" if draft.queue else ""),
-        f"Severity: {draft.severity}; priority {draft.priority} (1 critical … 5 very low)",
-        f"Sentiment: {draft.sentiment:+.2f}; Steward's confidence: {draft.confidence:.0%}",
-        f"Tried: {draft.attempted_resolution}",
-        f"Suggested next step: {draft.suggested_next_step}",
-    ]
-    if draft.sla_due_at:
-        lines.append(f"SLA due: {draft.sla_due_at.isoformat()}")
-    for label, values in (
-        ("Sources", draft.related_sources),
-        ("Fields read", draft.fields_read),
-        ("Fields changed", draft.fields_changed),
-        ("Steward could not find out", draft.missing),
-    ):
-        if values:
-            lines.append(f"{label}: {', '.join(values)}")
-    if draft.conversation_id:
-        lines.append(f"Steward conversation: {draft.conversation_id}")
+    lines = draft.handover_lines()
     transcript = draft.transcript
     if len(transcript) > MAX_TRANSCRIPT:
         omitted = len(transcript) - MAX_TRANSCRIPT
