@@ -40,6 +40,7 @@ import django  # noqa: E402
 django.setup()
 
 import numpy as np  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from knowledge import retrieval  # noqa: E402
@@ -251,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=Path, help="JSONL with a query field per line (optional)")
     parser.add_argument("--sample", type=int, default=200, help="document titles used as short queries")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--threads-variant", type=int, default=1, help="also measure with this many embedder threads")
     args = parser.parse_args(argv)
     if not connection.settings_dict["NAME"].startswith("bench_"):
         raise SystemExit("run this through bench/throwaway_db.py: it writes ~100k rows")
@@ -277,6 +279,15 @@ def main(argv: list[str] | None = None) -> int:
             for name, queries in query_sets.items():
                 key = f"latency {scenario}, {name} queries"
                 report[key] = measure(queries, audience, sources)
+                print(key, json.dumps(report[key], indent=1), flush=True)
+        if args.threads_variant:
+            # The same with a one-thread query embedder (STEWARD_EMBEDDING_THREADS=1): on two busy cores the
+            # two-thread session spends its time waiting for its second thread.
+            settings.STEWARD_EMBEDDING_THREADS = args.threads_variant
+            get_embedder.cache_clear()
+            for name, queries in query_sets.items():
+                key = f"latency internal (all rows pass), {name} queries, {args.threads_variant}-thread embedder"
+                report[key] = measure(queries, Audience.INTERNAL, sources)
                 print(key, json.dumps(report[key], indent=1), flush=True)
         report["load_after"] = os.getloadavg()
         query = query_sets["titles"][0]
