@@ -170,7 +170,9 @@ def explain(query: str, audience: str, source_ids: list[int]) -> dict[str, str]:
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(capture):
-        search(query, audience=audience, method="hybrid", record_failure=False, source_ids=source_ids)
+        # The full-text method always runs its candidate query (hybrid skips it when no word is selective).
+        for method in ("dense", "fulltext"):
+            search(query, audience=audience, method=method, record_failure=False, source_ids=source_ids)
     prepare = next((s, p) for s, p in captured if "set_config" in s)
     dense = next((s, p) for s, p in captured if "ORDER BY c.embedding <=>" in s)
     fulltext = next((s, p) for s, p in captured if "@@ %(either)s" in s)
