@@ -66,34 +66,25 @@ def refund(context: ExecutionContext) -> dict[str, Any]:
     )
 
 
-def subscription_pause(context: ExecutionContext) -> dict[str, Any]:
-    subscription_id = str(_argument(context, "subscription_id"))
-    return _run(
-        context,
-        "commerce",
-        lambda a: a.pause_subscription(subscription_id, idempotency_key=context.idempotency_key),
-        owns=("subscription", subscription_id),
-    )
+def _subscription_action(method: str) -> Callable[[ExecutionContext], dict[str, Any]]:
+    """An executor calling ``CommerceAdapter.<method>(subscription_id)`` on one of the customer's subscriptions."""
+
+    def execute(context: ExecutionContext) -> dict[str, Any]:
+        subscription_id = str(_argument(context, "subscription_id"))
+        return _run(
+            context,
+            "commerce",
+            lambda a: getattr(a, method)(subscription_id, idempotency_key=context.idempotency_key),
+            owns=("subscription", subscription_id),
+        )
+
+    execute.__name__ = method
+    return execute
 
 
-def subscription_resume(context: ExecutionContext) -> dict[str, Any]:
-    subscription_id = str(_argument(context, "subscription_id"))
-    return _run(
-        context,
-        "commerce",
-        lambda a: a.resume_subscription(subscription_id, idempotency_key=context.idempotency_key),
-        owns=("subscription", subscription_id),
-    )
-
-
-def subscription_cancel(context: ExecutionContext) -> dict[str, Any]:
-    subscription_id = str(_argument(context, "subscription_id"))
-    return _run(
-        context,
-        "commerce",
-        lambda a: a.cancel_subscription(subscription_id, idempotency_key=context.idempotency_key),
-        owns=("subscription", subscription_id),
-    )
+subscription_pause = _subscription_action("pause_subscription")
+subscription_resume = _subscription_action("resume_subscription")
+subscription_cancel = _subscription_action("cancel_subscription")
 
 
 def address_change(context: ExecutionContext) -> dict[str, Any]:

@@ -620,3 +620,20 @@ def test_a_customer_cannot_refund_someone_elses_order(brewline, verified_custome
             )
         )
     assert not Refund.objects.exists()
+
+
+def test_subscription_executors_act_only_on_the_customers_own_subscription(brewline, verified_customer) -> None:  # type: ignore[no-untyped-def]
+    def run(executor, subscription_id: str, key: str):  # type: ignore[no-untyped-def]
+        return executor(
+            ExecutionContext(
+                action=executor.__name__,
+                arguments={"subscription_id": subscription_id},
+                principal=verified_customer,
+                idempotency_key=key,
+            )
+        )
+
+    assert run(actions.subscription_pause, "SUB-2001", "pause-1")["result"]["status"] == "paused"
+    assert run(actions.subscription_resume, "SUB-2001", "resume-1")["result"]["status"] == "active"
+    with pytest.raises(NotFound):  # SUB-2003 is Priya's, not Mara's
+        run(actions.subscription_cancel, "SUB-2003", "cancel-1")
