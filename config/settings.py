@@ -268,6 +268,8 @@ STEWARD_IDENTITY_SECRET_NAME = env_str("STEWARD_IDENTITY_SECRET_NAME", "identity
 
 # Folder sources may only be read below these directories, so an admin cannot point one at any file the worker can
 # read. An empty value (STEWARD_KNOWLEDGE_FOLDER_ROOTS="") lifts the restriction.
+# Stale sources are excluded from answers; "downrank" serves them below fresh ones instead.
+KNOWLEDGE_STALE_POLICY = env_choice("KNOWLEDGE_STALE_POLICY", "exclude", ["exclude", "downrank"])
 KNOWLEDGE_FOLDER_ROOTS = env_list("STEWARD_KNOWLEDGE_FOLDER_ROOTS", [str(BASE_DIR / "var" / "knowledge")])
 
 # --- PII masking ------------------------------------------------------------------------------------------------

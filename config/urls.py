@@ -10,6 +10,7 @@ from config.views import demo
 urlpatterns = [
     path("", demo, name="demo"),
     path("healthz", healthz, name="healthz"),
+    path("admin/knowledge/playground/", include("knowledge.urls_admin")),
     path("admin/", admin.site.urls),
     path("helpdesk/", include("helpdesk.urls", namespace="helpdesk")),
     path("brewline-api/", include("brewline.urls")),
