@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +43,13 @@ def database_url_for_tests() -> str:
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
+def test_mail_dir() -> Path:
+    """Where the daphne and worker processes the tests start write e-mail (one file per message)."""
+    from django.conf import settings
+
+    return Path(tempfile.gettempdir()) / f"steward-mail-{settings.STEWARD_NAMESPACE}"
+
+
 def service_env(**overrides: str) -> dict[str, str]:
     from django.conf import settings
 
@@ -51,6 +59,8 @@ def service_env(**overrides: str) -> dict[str, str]:
         "STEWARD_NAMESPACE": settings.STEWARD_NAMESPACE,
         "DATABASE_URL": database_url_for_tests(),
         "PYTHONUNBUFFERED": "1",
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(test_mail_dir()),
     }
     env.update(overrides)
     return env
@@ -170,6 +180,48 @@ def daphne_server(django_db_setup: None, django_db_blocker, tmp_path_factory) ->
         server = start_daphne(tmp_path_factory.mktemp("daphne"))
     yield server
     server.running.stop()
+
+
+@pytest.fixture
+def demo_company_served(transactional_db, daphne_server, celery_worker_process) -> Daphne:  # type: ignore[no-untyped-def]
+    """The demo company in this run's test database, served by the real daphne and answered by the real worker.
+
+    Governance, the 20 intents, the helpdesk queues, the connectors (the demo CRM/commerce system is served by the
+    same daphne under /brewline-api/v1), and the help centre's shipping, returns-and-refunds and subscriptions
+    articles. The database is flushed after the test (transactional), so each test starts from this state.
+    """
+    from agent.demo import seed_intents
+    from brewline.demo import seed_brewline
+    from connectors.demo import seed_connector_rows
+    from connectors.helpdesk_schema import ensure_helpdesk_schema, seed_helpdesk_connector
+    from connectors.models import Connector
+    from governance.demo import seed_governance
+    from knowledge.demo import seed_knowledge
+
+    seed_governance()
+    seed_intents()
+    ensure_helpdesk_schema()
+    seed_helpdesk_connector()
+    _, token = seed_connector_rows()
+    seed_brewline(token, customers=12, orders=40)
+    Connector.objects.filter(key__in=["demo_crm", "demo_commerce"]).update(
+        base_url=f"{daphne_server.http}/brewline-api/v1"
+    )
+    seed_knowledge(only=["shipping", "returns-and-refunds", "subscriptions"])
+    return daphne_server
+
+
+def mail_codes(email: str) -> list[str]:
+    """The one-time codes e-mailed to ``email`` by the served processes, oldest first."""
+    import re
+
+    codes: list[str] = []
+    folder = test_mail_dir()
+    for path in sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime) if folder.exists() else []:
+        text = path.read_text(errors="replace")
+        if f"To: {email}" in text:
+            codes += re.findall(r"\b(\d{6})\b", text)
+    return codes
 
 
 # --- Personas ----------------------------------------------------------------------------------------------------

@@ -327,6 +327,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "steward@localhost")
+# For EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend (the end-to-end tests read codes from there).
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Security (production mode) --------------------------------------------------------------------------------------
