@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class AgentConfig(AppConfig):
     name = "agent"
     verbose_name = "Agent"
+
+    def ready(self) -> None:
+        from agent.approval_outcomes import approval_outcome_listener
+        from governance.approvals import APPROVAL_OUTCOME_LISTENERS
+
+        # ready() can run more than once in one process (tests re-populating apps): register the listener once.
+        if approval_outcome_listener not in APPROVAL_OUTCOME_LISTENERS:
+            APPROVAL_OUTCOME_LISTENERS.append(approval_outcome_listener)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/knowledge/playground/", include("knowledge.urls_admin")),
     path("admin/", admin.site.urls),
+    path("console/", include("agent.console.urls")),
     path("helpdesk/", include("helpdesk.urls", namespace="helpdesk")),
     path("brewline-api/", include("brewline.urls")),
     path("api/knowledge/", include("knowledge.urls")),

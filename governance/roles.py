@@ -101,6 +101,9 @@ def _crud(app: str, models_: list[str], actions: tuple[str, ...] = ("add", "chan
     return [f"{app}.{action}_{model}" for model in models_ for action in actions]
 
 
+# The handoff console (agent/console): view conversations, and take over / reply / hand back / close them.
+CONSOLE_PERMISSIONS = ["agent.view_conversation", "agent.change_conversation"]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.SUPPORT_ADMIN: [
         *_crud("governance", _GOVERNANCE_CONFIG),
@@ -124,6 +127,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "knowledge.view_chunk",
         "knowledge.view_ingestionrun",
         "knowledge.view_failedretrieval",
+        *CONSOLE_PERMISSIONS,
+        *_crud("agent", ["intent"]),
+        *_crud("agent", ["promptversion"], ("add", "change", "view")),  # versions are kept: traces name them
+        "agent.view_turntrace",
+        "analytics.view_analyticsevent",
     ],
     Role.SUPPORT_MANAGER: [
         *_crud("governance", _GOVERNANCE_CONFIG + ["approvalrequest", "gatesignoff", "gateevaluation"], ("view",)),
@@ -139,6 +147,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "knowledge.view_chunk",
         "knowledge.view_ingestionrun",
         "knowledge.view_failedretrieval",
+        *CONSOLE_PERMISSIONS,
+        "agent.view_turntrace",
+        "analytics.view_analyticsevent",
     ],
     Role.SUPPORT_AGENT: [
         "governance.view_approvalrequest",
@@ -148,6 +159,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.view_escalationrule",
         "knowledge.view_knowledgesource",
         "knowledge.view_document",
+        *CONSOLE_PERMISSIONS,
     ],
     Role.QA_REVIEWER: [
         "governance.view_auditrecord",
@@ -158,6 +170,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "knowledge.view_document",
         "knowledge.view_chunk",
         "knowledge.view_failedretrieval",
+        "agent.view_conversation",  # the handoff console, read-only
     ],
 }
 
