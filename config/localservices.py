@@ -10,6 +10,8 @@ Command line (``python -m config.localservices``):
     down                    stop the embedded PostgreSQL and a Redis this project started
     status                  print the state of each service
     url                     print the DATABASE_URL in use
+    chromium                print the Chromium the browser tests drive (STEWARD_CHROMIUM, else Debian's `chromium`,
+                            installed with apt-get when missing and run as root)
     exec -- CMD [ARGS...]   start what is missing, run CMD, stop only what this call started, exit with CMD's code
 
 Failures are one clear line on stderr and exit status 2, never a traceback.
@@ -334,23 +336,48 @@ def redis_ensure_running(url: str, *, pidfile: Path = REDIS_PIDFILE) -> bool:
 
 
 def _install_redis() -> str:
+    return debian_install(
+        "redis-server",
+        "redis-server",
+        "No Redis answers on REDIS_URL and redis-server is not installed. Install Redis "
+        "(e.g. `apt-get install redis-server`) or set REDIS_URL to a running server.",
+    )
+
+
+def debian_install(package: str, binary: str, missing: str) -> str:
+    """Install Debian's ``package`` (as root, where apt-get exists) and return the path of ``binary``.
+
+    ``missing`` is the error to raise where it cannot be installed here.
+    """
     apt = shutil.which("apt-get")
     if os.geteuid() != 0 or apt is None:
-        raise ServiceError(
-            "No Redis answers on REDIS_URL and redis-server is not installed. Install Redis "
-            "(e.g. `apt-get install redis-server`) or set REDIS_URL to a running server."
-        )
-    print("redis-server is missing: installing Debian's redis-server package…", file=sys.stderr)
+        raise ServiceError(missing)
+    print(f"{binary} is missing: installing Debian's {package} package…", file=sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for args in ([apt, "update"], [apt, "install", "-y", "--no-install-recommends", "redis-server"]):
+    for args in ([apt, "update"], [apt, "install", "-y", "--no-install-recommends", package]):
         result = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
         if result.returncode != 0:
             raise ServiceError(f"`{' '.join(args[1:])}` failed: {result.stderr.strip()[-500:]}")
-    # Debian's package starts its own service where systemd runs; we start ours explicitly either way.
-    server = shutil.which("redis-server")
-    if server is None:
-        raise ServiceError("The redis-server package was installed but redis-server is not on PATH.")
-    return server
+    # Debian's redis-server package starts its own service where systemd runs; we start ours explicitly either way.
+    path = shutil.which(binary)
+    if path is None:
+        raise ServiceError(f"The {package} package was installed but {binary} is not on PATH.")
+    return path
+
+
+def chromium_path() -> str:
+    """The Chromium the browser tests drive: STEWARD_CHROMIUM, else Debian's `chromium` (installed if missing)."""
+    configured = os.environ.get("STEWARD_CHROMIUM", "").strip()
+    if configured:
+        if not os.access(configured, os.X_OK):
+            raise ServiceError(f"STEWARD_CHROMIUM={configured} is not an executable file.")
+        return configured
+    return shutil.which("chromium") or debian_install(
+        "chromium",
+        "chromium",
+        "The browser tests need Chromium: install Debian's package (`apt-get install chromium`) "
+        "or set STEWARD_CHROMIUM to a Chromium executable.",
+    )
 
 
 def redis_stop_ours(url: str, *, pidfile: Path = REDIS_PIDFILE) -> bool:
@@ -466,6 +493,9 @@ def main(argv: list[str]) -> int:
             url = os.environ.get("DATABASE_URL", "").strip() or embedded_pg_ensure_running()[0]
             print(url)
             return 0
+        if command == "chromium":
+            print(chromium_path())
+            return 0
         if command == "exec":
             if rest[:1] == ["--"]:
                 rest = rest[1:]
@@ -476,7 +506,7 @@ def main(argv: list[str]) -> int:
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"unknown command {command!r}; expected up, down, status, url or exec", file=sys.stderr)
+    print(f"unknown command {command!r}; expected up, down, status, url, chromium or exec", file=sys.stderr)
     return 2
 
 

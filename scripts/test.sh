@@ -18,5 +18,10 @@ run_pytest() {
 status=0
 ruff check --quiet . || { echo "ruff found problems (see above)"; status=1; }
 run_pytest -m "not browser" || status=$?
-run_pytest -m browser || status=$?
+if chromium="$(python -m config.localservices chromium)"; then
+  STEWARD_CHROMIUM="$chromium" run_pytest -m browser || status=$?
+else
+  echo "browser tests not run: no Chromium (see the line above)"
+  status=1
+fi
 exit "$status"

@@ -125,3 +125,26 @@ def test_exec_runs_the_command_with_the_services_up_and_returns_its_exit_code() 
     )
     assert result.returncode == 3, result.stderr
     assert result.stdout.strip().endswith("True")
+
+
+def test_the_chromium_command_names_a_wrong_steward_chromium(tmp_path: Path) -> None:
+    not_executable = tmp_path / "chromium"
+    not_executable.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "config.localservices", "chromium"],
+        env={**os.environ, "STEWARD_CHROMIUM": str(not_executable)},
+        capture_output=True,
+        text=True,
+        cwd=BASE_DIR,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: STEWARD_CHROMIUM={not_executable} is not an executable file."
+
+
+def test_the_chromium_command_prints_a_configured_executable(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    browser = tmp_path / "chromium"
+    browser.write_text("#!/bin/sh\n")
+    browser.chmod(0o755)
+    monkeypatch.setenv("STEWARD_CHROMIUM", str(browser))
+    assert localservices.chromium_path() == str(browser)
