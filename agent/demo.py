@@ -14,7 +14,9 @@ from typing import Any
 
 from django.db import transaction
 
-from agent.models import Intent, Route
+from agent.models import Intent, PromptVersion, Route
+from agent.prompts import prompt_version_create
+from agent.responders.openai_chat import DEFAULT_GUIDANCE, DEFAULT_SYSTEM_PROMPT, PROMPT_NAME
 from agent.responders.router import IntentSpec, SlotSpec
 from governance.changes import config_object_save
 
@@ -534,3 +536,14 @@ def seed_intents() -> dict[str, int]:
         config_object_save(actor=None, instance=Intent(**spec), reason="demo company seed")
         created += 1
     return {"intents": created}
+
+
+@transaction.atomic
+def seed_prompt_versions() -> dict[str, int]:
+    """Create version 1 of the "default" prompt, active, unless it has versions (left as an admin made them)."""
+    if PromptVersion.objects.filter(name=PROMPT_NAME).exists():
+        return {"prompt versions": 0}
+    prompt_version_create(
+        actor=None, name=PROMPT_NAME, system_prompt=DEFAULT_SYSTEM_PROMPT, guidance=DEFAULT_GUIDANCE, activate=True
+    )
+    return {"prompt versions": 1}

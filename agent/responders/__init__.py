@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from agent.responders.base import Responder
 from agent.responders.embedded import EmbeddedResponder
+from agent.responders.openai_chat import OpenAIChatResponder
 
 RESPONDERS: dict[str, type[Responder]] = {
     "embedded": EmbeddedResponder,
+    "openai": OpenAIChatResponder,
 }
 
 

@@ -3,12 +3,13 @@ whichever responder is configured.
 
 A responder only proposes. The turn loop executes a ``ToolCall`` through governance (which may allow, draft, ask for
 approval or deny it), sends an ``Answer`` or a ``Clarify`` as the agent's message, and hands the conversation over on
-an ``Escalate``. Responders never see governance decisions and never write anything.
+an ``Escalate``. Responders never see governance decisions and write nothing but the conversation's PII vault (the
+``openai`` responder keeps its masking placeholders stable across turns there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
@@ -61,6 +62,9 @@ class TurnContext:
     pending: PendingClarification | None = None
     account_tier: str = "standard"
     products: tuple[str, ...] = ()  # the customer's products, to narrow knowledge search (empty: no context)
+    # A streaming responder calls this with each new piece of the reply's text, as the customer may see it, while the
+    # model writes; the turn loop pushes it as a "delta" frame. Provisional: the stored reply is what counts.
+    on_delta: Callable[[str], None] | None = None
 
     @classmethod
     def for_customer(

@@ -10,7 +10,7 @@ from django.contrib.sites.models import Site
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from agent.demo import seed_intents
+from agent.demo import seed_intents, seed_prompt_versions
 from connectors.demo import DemoSeedError, seed_connectors
 from connectors.helpdesk_schema import HelpdeskSetupError, ensure_helpdesk_schema, seed_helpdesk_connector
 from governance.demo import seed_governance
@@ -36,6 +36,7 @@ STEPS: list[tuple[str, Callable[[], dict[str, int]], bool]] = [
     ("Site", _site, True),
     ("Governance", seed_governance, True),
     ("Intents", seed_intents, True),
+    ("Prompts", seed_prompt_versions, True),
     # Own transactions: the connector rows, then Brewline's ~10,000 demo records (~2 s) without the audit-chain lock.
     ("Connectors", seed_connectors, False),
     ("Helpdesk", _helpdesk, True),
