@@ -38,6 +38,8 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from agent.models import Conversation, EmailChallenge
+from analytics.events import event_record
+from analytics.models import EventKind
 from governance.audit import audit_record
 from governance.exceptions import SecretNotFound
 from governance.models import EventType
@@ -362,6 +364,7 @@ def conversation_identify(*, conversation: Conversation, identity: VerifiedIdent
             changes=changes,
             data={"method": identity.method, "previous_level": old_level},
         )
+        _verification_event(locked, EventKind.VERIFICATION_PASSED, method=identity.method)
     _copy_identity(conversation, locked)
     return locked
 
@@ -502,6 +505,7 @@ def _check_code(locked: Conversation, code: str) -> str:
         + (f"; {MAX_FAILED_VERIFICATIONS} wrong codes, verification locked." if now_locked else "."),
         data={"challenge": challenge.pk, "failed_verifications": locked.failed_verifications},
     )
+    _verification_event(locked, EventKind.VERIFICATION_FAILED, method="email_code", locked=now_locked)
     return "locked" if now_locked else "wrong"
 
 
@@ -529,3 +533,8 @@ def _mark_email_verified(locked: Conversation, email: str, now: datetime) -> Non
         changes=changes,
         data={"method": "email_code", "email": _masked_email(email), "level": locked.verification},
     )
+    _verification_event(locked, EventKind.VERIFICATION_PASSED, method="email_code")
+
+
+def _verification_event(conversation: Conversation, kind: str, **data: Any) -> None:
+    event_record(kind=kind, conversation_id=str(conversation.pk), channel=conversation.channel, data=data)

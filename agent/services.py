@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from agent import messages
 from agent.models import Author, Conversation, Owner
+from analytics.events import event_record
+from analytics.models import EventKind
 from governance.audit import audit_record
 from governance.models import EventType
 
@@ -69,6 +71,7 @@ def conversation_escalate(*, conversation_id: Any, reason: str, ticket_id: str =
         escalation_reason=reason,
         ticket_id=ticket_id,
     )
+    _event(conversation, EventKind.ESCALATED, reason=reason, ticket=bool(ticket_id))
     return conversation
 
 
@@ -82,6 +85,7 @@ def conversation_take_over(*, conversation_id: Any, user: AbstractBaseUser) -> C
         reason=f"taken over by {user.get_username()}",
         assignee=user,
     )
+    _event(conversation, EventKind.HUMAN_TOOK_OVER, user=user.pk)
     _system_note(conversation.pk, f"{user.get_short_name() or user.get_username()} joined the conversation.")
     return conversation
 
@@ -96,6 +100,7 @@ def conversation_hand_back(*, conversation_id: Any, user: AbstractBaseUser) -> C
         assignee=None,
         unresolved_turns=0,
     )
+    _event(conversation, EventKind.HANDED_BACK, user=user.pk)
     _system_note(conversation.pk, "The assistant is back with you.")
     return conversation
 
@@ -105,6 +110,7 @@ def conversation_close(*, conversation_id: Any, actor: Any, reason: str = "close
     conversation = _move(
         conversation_id=conversation_id, to=Owner.CLOSED, actor=actor, reason=reason, closed_at=timezone.now()
     )
+    _event(conversation, EventKind.CLOSED, reason=reason)
     messages.push(conversation.pk, {"type": "csat_request"})
     return conversation
 
@@ -127,7 +133,9 @@ def conversation_request_human(*, conversation_id: Any) -> None:
 @transaction.atomic
 def conversation_rate(*, conversation_id: Any, score: int, comment: str = "") -> None:
     """Record the customer's satisfaction (1-5)."""
-    Conversation.objects.filter(pk=conversation_id).update(csat_score=score, csat_comment=comment[:2000])
+    rated = Conversation.objects.filter(pk=conversation_id).update(csat_score=score, csat_comment=comment[:2000])
+    if rated:
+        _event(Conversation.objects.only("channel").get(pk=conversation_id), EventKind.CSAT, score=score)
     audit_record(
         actor=None,
         event_type=EventType.CONVERSATION,
@@ -150,6 +158,11 @@ def human_message_send(*, conversation_id: Any, user: AbstractBaseUser, text: st
     )
     messages.push(conversation_id, messages.serialize(message))
     return message
+
+
+def _event(conversation: Conversation, kind: str, **data: Any) -> None:
+    """Record the analytics event of a move, in the move's transaction."""
+    event_record(kind=kind, conversation_id=str(conversation.pk), channel=conversation.channel, data=data)
 
 
 def _system_note(conversation_id: Any, text: str) -> None:

@@ -1,0 +1,103 @@
+"""Metric providers for the rollout gates (governance.metrics): numbers computed from analytics events.
+
+Each provider takes a ``MetricQuery`` (a channel, a window of days, maybe an intent) and returns a number, or ``None``
+when the window holds no data to compute it from — a gate never counts missing data as met. Each is one query on
+``analytics_event_channel_kind``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Avg, Count, Exists, FloatField, OuterRef, Q, QuerySet
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from analytics.models import AnalyticsEvent, EventKind
+from governance.metrics import RATE, MetricInfo, MetricProvider, MetricQuery
+
+PERSON_REACHED = [EventKind.ESCALATED, EventKind.HUMAN_TOOK_OVER]
+
+
+def _events(query: MetricQuery, *kinds: str) -> QuerySet[AnalyticsEvent]:
+    since = timezone.now() - timedelta(days=query.window_days)
+    return AnalyticsEvent.objects.filter(channel=query.channel, kind__in=kinds, created_at__gte=since)
+
+
+def _about_intent(events: QuerySet[AnalyticsEvent], query: MetricQuery) -> QuerySet[AnalyticsEvent]:
+    """Keep the events of conversations in which the agent worked on ``query.intent`` (all when none is named)."""
+    if not query.intent:
+        return events
+    with_intent = AnalyticsEvent.objects.filter(channel=query.channel, intent=query.intent).values("conversation_id")
+    return events.filter(conversation_id__in=with_intent)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return None if whole == 0 else part / whole
+
+
+def containment_rate(query: MetricQuery) -> float | None:
+    """Share of the conversations closed in the window that never reached a person (no escalation, no takeover)."""
+    reached = AnalyticsEvent.objects.filter(conversation_id=OuterRef("conversation_id"), kind__in=PERSON_REACHED)
+    counts = (
+        _about_intent(_events(query, EventKind.CLOSED), query)
+        .annotate(reached_person=Exists(reached))
+        .aggregate(
+            ended=Count("conversation_id", distinct=True),
+            contained=Count("conversation_id", distinct=True, filter=Q(reached_person=False)),
+        )
+    )
+    return _share(counts["contained"], counts["ended"])
+
+
+def csat(query: MetricQuery) -> float | None:
+    """Average satisfaction score (1-5) given in the window; a conversation rated twice counts with its last score."""
+    latest = (
+        _about_intent(_events(query, EventKind.CSAT), query)
+        .order_by("conversation_id", "-created_at")
+        .distinct("conversation_id")
+        .values("pk")
+    )
+    average = AnalyticsEvent.objects.filter(pk__in=latest).aggregate(score=Avg(Cast(KT("data__score"), FloatField())))[
+        "score"
+    ]
+    return None if average is None else float(average)
+
+
+def failed_retrieval_rate(query: MetricQuery) -> float | None:
+    """Share of the knowledge questions in the window the agent found no fitting source for."""
+    events = _events(query, EventKind.KNOWLEDGE_ANSWERED, EventKind.KNOWLEDGE_UNKNOWN)
+    if query.intent:
+        events = events.filter(intent=query.intent)
+    counts = events.aggregate(asked=Count("pk"), unknown=Count("pk", filter=Q(kind=EventKind.KNOWLEDGE_UNKNOWN)))
+    return _share(counts["unknown"], counts["asked"])
+
+
+def escalation_rate(query: MetricQuery) -> float | None:
+    """Share of the conversations the agent answered in the window that it escalated to a person in the window."""
+    since = timezone.now() - timedelta(days=query.window_days)
+    escalated = AnalyticsEvent.objects.filter(
+        conversation_id=OuterRef("conversation_id"), kind=EventKind.ESCALATED, created_at__gte=since
+    )
+    answered = _events(query, EventKind.TURN_ANSWERED)
+    if query.intent:
+        answered = answered.filter(intent=query.intent)
+    counts = answered.annotate(was_escalated=Exists(escalated)).aggregate(
+        answered=Count("conversation_id", distinct=True),
+        escalated=Count("conversation_id", distinct=True, filter=Q(was_escalated=True)),
+    )
+    return _share(counts["escalated"], counts["answered"])
+
+
+PROVIDERS: dict[str, MetricProvider] = {
+    "containment_rate": containment_rate,
+    "csat": csat,
+    "failed_retrieval_rate": failed_retrieval_rate,
+    "escalation_rate": escalation_rate,
+}
+
+# Metrics analytics adds to the catalogue governance knows (governance.metrics.METRICS).
+EXTRA_METRICS: dict[str, MetricInfo] = {
+    "escalation_rate": MetricInfo("Share of conversations the agent answered that it escalated to a person.", RATE),
+}
