@@ -9,9 +9,10 @@ from agent.escalation import sentiment
 from agent.identity import principal_for
 from agent.models import Conversation, Message, Owner, TurnTrace
 from agent.services import OwnershipConflict, conversation_escalate
+from agent.tools import LOOKUPS
 from connectors.base import ConnectorError, TicketDraft
 from governance.executors import ACTION_EXECUTORS, ExecutionContext
-from governance.models import AuditRecord, EventType
+from governance.models import ApprovalRequest, ApprovalStatus, AuditRecord, EventType
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,12 @@ def build_ticket(conversation: Conversation, *, reason: str, priority: int, queu
     )
     attempted = [f"{call.get('action')}: {call.get('decision')}" for t in traces for call in t.tool_calls]
     evidence = AuditRecord.objects.filter(conversation_id=str(conversation.pk))
-    read = sorted({f for r in evidence.filter(event_type=EventType.FIELD_READ) for f in r.fields})
-    changed = sorted({f for r in evidence.filter(event_type=EventType.FIELD_WRITE) for f in r.fields})
+    read = sorted(
+        {f for r in evidence.filter(event_type=EventType.FIELD_READ) for f in r.fields} | _fields_read(traces)
+    )
+    changed = sorted(
+        {f for r in evidence.filter(event_type=EventType.FIELD_WRITE) for f in r.fields} | _changes(conversation)
+    )
     missing = [
         name
         for name, value in (("customer_id", conversation.customer_id), ("customer_email", conversation.customer_email))
@@ -66,6 +71,38 @@ def build_ticket(conversation: Conversation, *, reason: str, priority: int, queu
         conversation_id=str(conversation.pk),
         missing=missing,
     )
+
+
+def _fields_read(traces: list[TurnTrace]) -> set[str]:
+    """The fields the agent's lookups were given (governance already removed what it may not read): ``order.status``."""
+    read: set[str] = set()
+    for trace in traces:
+        for call in trace.tool_calls:
+            lookup = LOOKUPS.get(str(call.get("action", "")))
+            result = call.get("result") or {}
+            if lookup and call.get("decision") == "allow" and isinstance(result.get("fields"), dict):
+                read |= {f"{lookup[1]}.{name}" for name in result["fields"]}
+    return read
+
+
+def _changes(conversation: Conversation) -> set[str]:
+    """What the agent's actions changed in this conversation, done directly or after an approval."""
+    done = {
+        f"{request.action.action}({_arguments(request.arguments)})"
+        for request in ApprovalRequest.objects.filter(
+            conversation_id=str(conversation.pk), status=ApprovalStatus.EXECUTED
+        ).select_related("action")
+    }
+    for trace in TurnTrace.objects.filter(conversation=conversation):
+        for call in trace.tool_calls:
+            action = str(call.get("action", ""))
+            if call.get("decision") == "allow" and action not in LOOKUPS and (call.get("result") or {}).get("result"):
+                done.add(f"{action}({_arguments(call.get('arguments') or {})})")
+    return done
+
+
+def _arguments(arguments: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in sorted(arguments.items()))
 
 
 def _product_area(intent: str) -> str:

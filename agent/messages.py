@@ -3,10 +3,13 @@ resumes "after seq N" gets every later message exactly once; a customer message 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 import uuid
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.core import signing
 from django.db import transaction
@@ -102,9 +105,19 @@ def serialize(message: Message) -> dict[str, Any]:
         "author_name": author_name,
         "client_id": str(message.client_id) if message.client_id else None,
         "text": message.text,
-        "citations": message.citations,
+        "citations": [citation_frame(citation) for citation in message.citations],
         "choices": message.choices,
         "created_at": message.created_at.isoformat(),
+    }
+
+
+def citation_frame(citation: dict[str, Any]) -> dict[str, str]:
+    """A citation as the protocol gives it: title, url, section, source (retrieval calls the title document_title)."""
+    return {
+        "title": str(citation.get("title") or citation.get("document_title") or ""),
+        "url": str(citation.get("url") or ""),
+        "section": str(citation.get("section") or ""),
+        "source": str(citation.get("source") or ""),
     }
 
 
@@ -122,6 +135,37 @@ def push(conversation_id: Any, payload: dict[str, Any]) -> None:
     layer = get_channel_layer()
 
     def send() -> None:
-        async_to_sync(layer.group_send)(group_name(conversation_id), {"type": "conversation.frame", "frame": payload})
+        message = {"type": "conversation.frame", "frame": payload}
+        if _in_server_thread():
+            async_to_sync(layer.group_send)(group_name(conversation_id), message)  # runs on the server's own loop
+        else:
+            sending = layer.group_send(group_name(conversation_id), message)
+            asyncio.run_coroutine_threadsafe(sending, _push_loop()).result()
 
     transaction.on_commit(send)
+
+
+# Outside an ASGI server (a Celery worker), async_to_sync runs each call on a new event loop in a new thread, and
+# channels_redis opens a connection pool per event loop (RedisChannelLayer.connection), closed with the loop: a new
+# Redis connection for every push, ~12 ms of a 110 ms turn in a profile (docs/benchmarks.md, "Chat latency"). Such
+# a process pushes on one long-lived loop of its own instead, so the layer keeps its connection; a forked child
+# (Celery prefork) starts its own.
+_push_loop_state: tuple[int, asyncio.AbstractEventLoop] | None = None
+_push_loop_lock = threading.Lock()
+
+
+def _push_loop() -> asyncio.AbstractEventLoop:
+    global _push_loop_state
+    with _push_loop_lock:
+        if _push_loop_state is None or _push_loop_state[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="channel-layer-push", daemon=True).start()
+            _push_loop_state = (os.getpid(), loop)
+        return _push_loop_state[1]
+
+
+def _in_server_thread() -> bool:
+    """Tell whether this thread runs sync code for an event loop of this process (daphne; asgiref's own test)."""
+    local = SyncToAsync.threadlocal
+    loop, pid = getattr(local, "main_event_loop", None), getattr(local, "main_event_loop_pid", None)
+    return loop is not None and pid == os.getpid()

@@ -86,6 +86,13 @@ def run_action(
             progress=False,
         )
     if decision.outcome in (Outcome.NEEDS_APPROVAL, Outcome.DRAFT):
+        try:
+            # Nobody is asked to approve an action on a record that is not this customer's.
+            _require_own_records(principal, arguments, conversation_id, turn_id)
+        except NotFound:
+            return _not_found("deny", "not one of this customer's records")
+        except ConnectorError as exc:
+            return _connector_failed("deny", exc)
         policy = ActionPolicy.objects.get(action=action)
         request = approval_request_create(
             actor=principal,
@@ -108,21 +115,50 @@ def run_action(
             return _lookup(principal, action, arguments, conversation_id, turn_id)
         return _execute(principal, action, arguments, conversation_id, idempotency_key)
     except NotFound:
-        return ActionOutcome(
-            text="I couldn't find that on your account. Could you check the number?",
-            decision="allow",
-            reason="not found",
-            progress=False,
-        )
+        return _not_found("allow", "not found")
     except ConnectorError as exc:
-        return ActionOutcome(
-            text="I couldn't reach our systems just now, so I can't complete that step. I'm passing "
-            "this to a person who can.",
-            decision="allow",
-            reason=str(exc),
-            connector_failed=True,
-            progress=False,
-        )
+        return _connector_failed("allow", exc)
+
+
+def _not_found(decision: str, reason: str) -> ActionOutcome:
+    return ActionOutcome(
+        text="I couldn't find that on your account. Could you check the number?",
+        decision=decision,
+        reason=reason,
+        progress=False,
+    )
+
+
+def _connector_failed(decision: str, exc: ConnectorError) -> ActionOutcome:
+    return ActionOutcome(
+        text="I couldn't reach our systems just now, so I can't complete that step. I'm passing "
+        "this to a person who can.",
+        decision=decision,
+        reason=str(exc),
+        connector_failed=True,
+        progress=False,
+    )
+
+
+# Arguments naming a customer's own record: (family, object) the customer must own before anyone is asked to approve.
+OWNED_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "order_id": ("commerce", "order"),
+    "subscription_id": ("commerce", "subscription"),
+}
+
+
+def _require_own_records(principal: Principal, arguments: dict[str, Any], conversation_id: str, turn_id: str) -> None:
+    for argument, (family, obj) in OWNED_ARGUMENTS.items():
+        object_id = str(arguments.get(argument) or "").strip()
+        if object_id:
+            governed_read(
+                principal=principal,
+                connector=connector_for(family=family),
+                obj=obj,
+                object_id=object_id,
+                conversation_id=conversation_id,
+                turn_id=turn_id,
+            )
 
 
 def _lookup(

@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -40,6 +41,7 @@ from agent.responders.base import (
     TurnContext,
 )
 from agent.tools import TALK_TO_PERSON, run_action
+from analytics.events import turn_events_record
 from governance.audit import audit_record
 from governance.models import EventType
 from governance.roles import Verification
@@ -63,6 +65,7 @@ class Reply:
     human_requested: bool = False
     connector_failed: bool = False
     refund_amount: Any = None
+    answer_kind: str = ""  # an Answer's kind ("knowledge", "unknown", ...): which analytics events the turn records
 
 
 # --- The loop ---------------------------------------------------------------------------------------------------------
@@ -158,6 +161,7 @@ def _decide(conversation: Conversation, pending: list[Message], trace: TurnTrace
         transcript=_transcript(conversation, before=pending[0].seq),
         known_slots=state.get("known_slots", {}),
         pending=PendingClarification(**pendingq) if pendingq.get("intent") else None,
+        on_delta=_delta_pusher(conversation.pk, trace.pk),
     )
     t0 = time.perf_counter()
     responder = get_responder(settings.STEWARD_RESPONDER)
@@ -174,12 +178,12 @@ def _decide(conversation: Conversation, pending: list[Message], trace: TurnTrace
             choices=list(proposal.choices),
             confidence=proposal.confidence,
             progress=proposal.kind != "unknown",
+            answer_kind=proposal.kind,
         )
     if isinstance(proposal, Clarify):
         state["pending"] = {"intent": proposal.intent, "slot": proposal.slot}
-        return Reply(
-            text=proposal.question, choices=list(proposal.choices), confidence=proposal.confidence, progress=False
-        )
+        # Asking for what the request needs is progress; the responder never asks the same question twice.
+        return Reply(text=proposal.question, choices=list(proposal.choices), confidence=proposal.confidence)
     if isinstance(proposal, Escalate):
         human = "person" in proposal.reason or "human" in proposal.reason
         return Reply(
@@ -202,6 +206,19 @@ def _decide(conversation: Conversation, pending: list[Message], trace: TurnTrace
             confidence=proposal.confidence,
         )
     raise TypeError(f"unknown proposal {type(proposal).__name__}")
+
+
+def _delta_pusher(conversation_id: Any, turn_id: int) -> Callable[[str], None]:
+    """Return the streaming callback: each new piece of the reply's text goes out as a ``delta`` frame.
+
+    ``text`` is the piece (the widget appends it to the turn's bubble); the stored reply's ``message`` frame replaces
+    the streamed text, which may differ from it (escalation rules, governance's wording of an action).
+    """
+
+    def push(piece: str) -> None:
+        messages.push(conversation_id, {"type": "delta", "turn": turn_id, "text": piece})
+
+    return push
 
 
 def _tool(
@@ -250,8 +267,7 @@ def _tool(
         state["pending"] = {"intent": intent or "verify", "slot": "email"}
         return Reply(
             text="To help with that I first need to confirm it's you. What's the email address on your "
-            "Brewline account? I'll send you a 6-digit code.",
-            progress=False,
+            "Brewline account? I'll send you a 6-digit code."
         )
     reply = Reply(
         text=outcome.text,
@@ -288,7 +304,7 @@ def _start_verification(conversation: Conversation, email: str, state: dict[str,
             text="I couldn't send a code to that address. Could you check it and type it again?", progress=False
         )
     state["pending"] = {"intent": "verify", "slot": "code"}
-    return Reply(text=f"I've sent a 6-digit code to {email}. Please type it here to continue.", progress=False)
+    return Reply(text=f"I've sent a 6-digit code to {email}. Please type it here to continue.")
 
 
 def _verify_code(conversation: Conversation, text: str, trace: TurnTrace, state: dict[str, Any]) -> Reply:
@@ -440,6 +456,21 @@ def _finish(
                 "escalate": bool(reply.escalate),
             },
             prompt_version=trace.prompt_version,
+        )
+        turn_events_record(
+            conversation_id=str(conversation.pk),
+            channel=conversation.channel,
+            intent=trace.intent,
+            answer_kind=reply.answer_kind,
+            tool_calls=trace.tool_calls,
+            data={
+                "turn": trace.pk,
+                "status": trace.status,
+                "confidence": trace.confidence,
+                "responder": trace.responder,
+                "prompt_version": trace.prompt_version,
+                "total_ms": trace.timings.get("total_ms"),
+            },
         )
         messages.push(conversation.pk, messages.serialize(message))
 

@@ -175,7 +175,14 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{STEWARD_NAMESPACE}:asgi", "capacity": 500, "expiry": 60},
+        # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels_redis blocks in BZPOPMIN while a
+        # connection is idle: the read timed out first and every websocket quiet for 5 s died with 1011. Read longer.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+            "prefix": f"{STEWARD_NAMESPACE}:asgi",
+            "capacity": 500,
+            "expiry": 60,
+        },
     }
 }
 

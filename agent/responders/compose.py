@@ -237,10 +237,14 @@ def compose(
     top_unit, top_passage = scored[0][3], scored[0][2]
     if top_unit.step:
         # A step of a procedure: the customer needs the whole procedure, in order, if it is short enough.
-        steps = [item for item in scored if item[2] == top_passage and item[3].block == top_unit.block]
-        chosen = steps if len({item[3].step for item in steps}) <= MAX_STEPS else scored[:1]
+        steps = _procedure(scored, top_passage, top_unit.block)
+        chosen = steps if steps else scored[:1]
     else:
         chosen = [item for item in scored[:MAX_UNITS] if item[0] >= top_score - UNIT_MARGIN and item[1] >= UNIT_FLOOR]
+        # A step quoted beside the best sentence brings its whole procedure, never steps out of their list.
+        for passage, block in dict.fromkeys((item[2], item[3].block) for item in chosen if item[3].step):
+            steps = _procedure(scored, passage, block)
+            chosen = [item for item in chosen if (item[2], item[3].block) != (passage, block)] + steps
     chosen.sort(key=lambda item: (item[2], item[3].position))
     quotes: list[Quote] = []
     for _, _, passage, unit in chosen:
@@ -248,6 +252,14 @@ def compose(
             quotes.append(Quote(passage))
         quotes[-1].units.append(unit)
     return Composition(text=render(quotes), quotes=quotes, best_similarity=top_similarity)
+
+
+def _procedure(
+    scored: list[tuple[float, float, int, Unit]], passage: int, block: int
+) -> list[tuple[float, float, int, Unit]]:
+    """Every unit of the numbered list ``block`` of ``passage``; empty when the list is longer than MAX_STEPS."""
+    steps = [item for item in scored if item[2] == passage and item[3].block == block]
+    return steps if len({item[3].step for item in steps}) <= MAX_STEPS else []
 
 
 def render(quotes: Sequence[Quote]) -> str:

@@ -477,6 +477,21 @@ def test_a_step_of_a_short_procedure_brings_the_whole_procedure():
     assert composition.text == steps
 
 
+def test_a_step_quoted_beside_the_best_sentence_brings_its_whole_procedure_in_order():
+    steps = "1. Fill the tank with water.\n2. Press the descale button twice.\n3. Wait ten minutes for it."
+    text = f"It takes about twenty minutes in all.\n\n{steps}"
+    passage = Passage(chunk_id=1, text=text, heading_path="", score=0.8, citation={"document_title": "Descaling"})
+    units = passage_units(text, title="Descaling", heading="")
+    # The sentence is the best unit; step 3 is close behind it, steps 1 and 2 are far off.
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.96, 0.28]], dtype=np.float32)
+    assert len(units) == len(vectors)
+
+    composition = compose(np.array([1.0, 0.0], dtype=np.float32), [passage], lambda texts: vectors, model_id="t-2")
+
+    assert composition is not None
+    assert composition.text == f"It takes about twenty minutes in all.\n{steps}"
+
+
 def test_the_best_documents_neighbouring_chunks_may_be_quoted():
     class Hit:
         def __init__(self, chunk_id: int, score: float) -> None:

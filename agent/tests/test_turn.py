@@ -85,6 +85,28 @@ def test_a_refund_above_the_ceiling_becomes_an_approval_request(demo_company) ->
     assert request.conversation_id == str(chat.conversation.id) and request.status == "pending"
 
 
+def test_questions_the_request_needs_and_verification_are_not_counted_as_going_in_circles(demo_company) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat()
+    assert "Which order" in chat.say("where is my order?").text
+    assert "email address" in chat.say("BL-10042").text
+    assert "6-digit code" in chat.say("mara.lindqvist@example.com").text
+    answer = chat.say(re.search(r"\d{6}", mail.outbox[-1].subject).group(0)).text
+    assert "Order BL-10042 is shipped" in answer
+    assert chat.conversation.owner == Owner.AGENT and chat.conversation.unresolved_turns == 0
+
+
+def test_nobody_is_asked_to_approve_a_refund_on_someone_elses_order(demo_company) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat()
+    chat.say("Where is my order BL-10041?")
+    chat.say("mara.lindqvist@example.com")
+    chat.say(re.search(r"\d{6}", mail.outbox[-1].subject).group(0))
+    reply = chat.say("Please refund £80 for order BL-10061, it arrived broken")  # Priya's order, not Mara's
+    assert "couldn't find that on your account" in reply.text
+    assert not ApprovalRequest.objects.exists()
+    trace = TurnTrace.objects.get(reply=reply)
+    assert trace.tool_calls[-1]["decision"] == "deny"
+
+
 def test_asking_for_a_person_creates_a_complete_ticket_and_the_ai_goes_quiet(demo_company) -> None:  # type: ignore[no-untyped-def]
     from helpdesk.models import Ticket
 
