@@ -298,6 +298,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Rate limits by client address trust X-Forwarded-For only through this many proxies in front of Steward (0: the
+    # socket's address; a client's own X-Forwarded-For header is never believed).
+    "NUM_PROXIES": env_int("STEWARD_NUM_PROXIES", 0, minimum=0, maximum=10),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Steward API",
