@@ -3,14 +3,17 @@ only by conditional updates, so there is never a moment when both the AI and a p
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from agent import messages
-from agent.models import Author, Conversation, Owner
+from agent.models import Author, Conversation, Message, Owner
 from analytics.events import event_record
 from analytics.models import EventKind
 from governance.audit import audit_record
@@ -113,6 +116,32 @@ def conversation_close(*, conversation_id: Any, actor: Any, reason: str = "close
     _event(conversation, EventKind.CLOSED, reason=reason)
     messages.push(conversation.pk, {"type": "csat_request"})
     return conversation
+
+
+def conversations_close_idle(*, now: Any = None, idle_minutes: int | None = None) -> int:
+    """Close every conversation the AI owns whose last message is older than ``idle_minutes``; return how many.
+
+    Each close is its own audited move (a conversation that got a message or changed owner meanwhile is skipped:
+    the move is a conditional update, and the idle test is repeated under the row lock).
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=idle_minutes or settings.STEWARD_IDLE_CLOSE_MINUTES)
+    idle = Conversation.objects.filter(owner=Owner.AGENT, last_seq__gt=0).annotate(
+        last_message_at=Max("messages__created_at")
+    )
+    closed = 0
+    for conversation_id in idle.filter(last_message_at__lt=cutoff).values_list("pk", flat=True):
+        with transaction.atomic():
+            locked = Conversation.objects.select_for_update().filter(pk=conversation_id, owner=Owner.AGENT).first()
+            latest = Message.objects.filter(conversation_id=conversation_id).aggregate(at=Max("created_at"))["at"]
+            if locked is None or latest is None or latest >= cutoff:
+                continue
+            try:
+                conversation_close(conversation_id=conversation_id, actor=None, reason="inactive")
+            except OwnershipConflict:
+                continue
+            closed += 1
+    return closed
 
 
 @transaction.atomic

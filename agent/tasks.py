@@ -19,3 +19,11 @@ def escalate_conversation(conversation_id: str, reason: str) -> str:
     from agent.turn import escalate
 
     return escalate(conversation_id, reason)
+
+
+@shared_task(name="agent.conversations_close_idle", soft_time_limit=240, time_limit=300)
+def conversations_close_idle() -> int:
+    """Close conversations with the AI that have been quiet for STEWARD_IDLE_CLOSE_MINUTES."""
+    from agent.services import conversations_close_idle as close_idle
+
+    return close_idle()

@@ -39,6 +39,12 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "steward.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
     "approval-requests-expire": {"task": "governance.approval_requests_expire", "schedule": 60.0},
+    # Quiet conversations with the AI end (the customer is asked for a rating): STEWARD_IDLE_CLOSE_MINUTES.
+    "conversations-close-idle": {
+        "task": "agent.conversations_close_idle",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
     # Rolls back at once, promotes when metrics and sign-offs allow (docs/governance/rollout-and-readiness.md).
     "rollout-gates-evaluate": {
         "task": "governance.rollout_gates_evaluate",

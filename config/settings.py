@@ -259,6 +259,9 @@ if DEBUG and not STEWARD_SECRETS_KEYS:
 # --- Chat widget -------------------------------------------------------------------------------------------------
 
 # Origins (scheme://host[:port]) whose pages may embed the chat widget; Steward's own SITE_URL is always allowed.
+# A conversation with the AI that has been quiet this long is closed (the widget asks for a rating; containment
+# counts it). Conversations waiting for or with a person are never closed by time.
+STEWARD_IDLE_CLOSE_MINUTES = env_int("STEWARD_IDLE_CLOSE_MINUTES", 30, minimum=1, maximum=7 * 24 * 60)
 STEWARD_WIDGET_ORIGINS = env_list("STEWARD_WIDGET_ORIGINS", [])
 for _origin in STEWARD_WIDGET_ORIGINS:
     if not _origin.startswith(("http://", "https://")) or _origin.rstrip("/") != _origin:
