@@ -15,7 +15,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from agent import identity
-from agent.messages import conversation_start, conversation_token
+from agent.messages import conversation_from_token, conversation_start, conversation_token
 
 
 def widget_origins() -> set[str]:
@@ -28,7 +28,7 @@ def _with_cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     origin = request.headers.get("Origin", "")
     if origin and origin in widget_origins():
         response["Access-Control-Allow-Origin"] = origin
-        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         response["Access-Control-Allow-Headers"] = "Content-Type"
         response["Access-Control-Max-Age"] = "600"
         response["Vary"] = "Origin"
@@ -94,6 +94,29 @@ class ConversationStartApi(APIView):
         if identity_error:
             body["identity_error"] = identity_error
         return Response(body, status=status.HTTP_201_CREATED)
+
+    def options(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def finalize_response(self, request: Request, response: Response, *args: object, **kwargs: object) -> Response:
+        return _with_cors(request, super().finalize_response(request, response, *args, **kwargs))
+
+
+class ConversationStatusApi(APIView):
+    """Whether a saved conversation still exists for its token: the widget asks when its websocket keeps being refused
+    (a database reset, a token from another deployment) and starts a new conversation on 404."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ConversationStartThrottle]
+
+    @extend_schema(responses={200: dict, 404: dict})
+    def get(self, request: Request, conversation_id: str) -> Response:
+        conversation = conversation_from_token(conversation_id, request.query_params.get("token", ""))
+        if conversation is None:
+            # Unknown id and wrong token answer alike, so that ids cannot be probed.
+            return Response({"detail": "No such conversation for this token."}, status=status.HTTP_404_NOT_FOUND)
+        return Response({"id": str(conversation.pk), "owner": conversation.owner, "last_seq": conversation.last_seq})
 
     def options(self, request: Request, *args: object, **kwargs: object) -> Response:
         return Response(status=status.HTTP_204_NO_CONTENT)

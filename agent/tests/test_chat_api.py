@@ -55,3 +55,19 @@ def test_a_client_cannot_dodge_the_start_limit_with_its_own_forwarded_for_header
     ]
     assert answers[:30] == [201] * 30
     assert answers[30] == 429
+
+
+def test_a_saved_conversation_can_be_checked_with_its_token_only(client, address) -> None:  # type: ignore[no-untyped-def]
+    started = client.post(URL, {}, content_type="application/json", REMOTE_ADDR=address).json()
+    status = client.get(f"{URL}{started['id']}/", {"token": started["token"]}, REMOTE_ADDR=address)
+    assert status.status_code == 200 and status.json() == {"id": started["id"], "owner": "agent", "last_seq": 0}
+
+    other = client.post(URL, {}, content_type="application/json", REMOTE_ADDR=address).json()
+    for conversation_id, token in ((started["id"], other["token"]), (started["id"], "junk"), ("no-such-id", "junk")):
+        answer = client.get(f"{URL}{conversation_id}/", {"token": token}, REMOTE_ADDR=address)
+        assert answer.status_code == 404
+        assert answer.json() == {"detail": "No such conversation for this token."}
+
+    Conversation.objects.filter(pk=started["id"]).delete()
+    gone = client.get(f"{URL}{started['id']}/", {"token": started["token"]}, REMOTE_ADDR=address)
+    assert gone.status_code == 404

@@ -16,6 +16,7 @@
   window.__stewardWidget = true;
 
   const MAX_TEXT = 4000; // the server's limit for a message's text
+  const REFUSALS_BEFORE_CHECK = 3; // sockets refused in a row before asking whether the conversation still exists
   const KEEP_MESSAGES = 300; // messages kept in sessionStorage so a reload shows the transcript at once
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_MAX_MS = 15000;
@@ -77,6 +78,7 @@
   let socket = null;
   let connected = false; // true between `hello` and the socket closing
   let attempts = 0; // connection attempts since the last `hello` (for the backoff)
+  let refusals = 0; // sockets closed in a row before they opened (see checkConversation)
   let reconnectTimer = null;
   let resendTimer = null;
   let gapTimer = null;
@@ -288,15 +290,36 @@
     attempts += 1;
     setBanner(attempts > 1 ? "Reconnecting…" : "Connecting…");
     const ws = new WebSocket(socketUrl());
+    let opened = false;
     socket = ws;
+    ws.onopen = () => { opened = true; refusals = 0; };
     ws.onmessage = (event) => { if (socket === ws) onFrame(event.data); };
     ws.onclose = () => {
       if (socket !== ws) return; // an old socket we already replaced
       socket = null;
       connected = false;
       updateControls();
-      scheduleReconnect();
+      if (!opened && ++refusals >= REFUSALS_BEFORE_CHECK) checkConversation();
+      else scheduleReconnect();
     };
+  }
+
+  // A browser cannot tell a refused handshake (the saved conversation is gone: a database reset, another deployment's
+  // token) from a network failure. After a few refusals, ask over HTTP; a 404 means start a new conversation.
+  async function checkConversation() {
+    refusals = 0;
+    try {
+      const response = await fetch(
+        config.url + "/api/chat/conversations/" + encodeURIComponent(store.id) + "/?token=" +
+          encodeURIComponent(store.token), { mode: "cors", credentials: "omit" });
+      if (response.status === 404) {
+        console.warn("Steward: the saved conversation is no longer there; starting a new one.");
+        return restartConversation(true);
+      }
+    } catch (err) {
+      // Not reachable either: keep retrying the socket with backoff.
+    }
+    scheduleReconnect();
   }
 
   function scheduleReconnect(message) {
@@ -668,17 +691,20 @@
     ui.human.disabled = true;
   }
 
-  function restartConversation() {
+  // `byItself`: the saved conversation was gone (checkConversation); the panel stays as it was, focus stays put.
+  function restartConversation(byItself) {
     dropSocket();
     clearTimeout(reconnectTimer);
     reconnectTimer = null;
-    Object.assign(store, emptyStore(), { open: true });
+    // What the customer wrote to the lost conversation is not lost: it goes to the new one.
+    const kept = byItself === true ? { open: store.open, outbox: store.outbox } : { open: true };
+    Object.assign(store, emptyStore(), kept);
     seen.clear();
     ui.log.replaceChildren();
     setOwner("agent", "");
     saveStore();
     ensureConversation();
-    ui.input.focus();
+    if (byItself !== true) ui.input.focus();
   }
 
   // --- start --------------------------------------------------------------------------------------------------------

@@ -270,3 +270,28 @@ def test_a_closed_conversation_asks_for_a_rating_and_records_it(page: Page, demo
     expect(dialog).to_contain_text("Thanks for your feedback!")
     conversation.refresh_from_db()
     assert conversation.csat_score == 4
+
+
+def test_a_conversation_gone_from_the_server_is_replaced_and_nothing_is_lost(page: Page, demo_company_served) -> None:  # type: ignore[no-untyped-def]
+    page.add_init_script(SOCKET_SPY)
+    dialog = open_widget(page, demo_company_served.http)
+    ask(dialog, UK_QUESTION)
+    expect(dialog.locator(".msg.agent")).to_contain_text(["2–3 business days"], timeout=REPLY_TIMEOUT)
+    old = Conversation.objects.get()
+
+    # The saved conversation disappears (a database reset): every reconnect is refused at the handshake.
+    Conversation.objects.all().delete()
+    page.context.set_offline(True)
+    expect(dialog.get_by_role("status")).to_contain_text("You're offline")
+    ask(dialog, "Do you deliver on Saturdays?")
+    page.context.set_offline(False)
+
+    # After a few refusals the widget asks over HTTP, learns the conversation is gone and opens a new one, where the
+    # message written meanwhile is sent and answered.
+    expect(dialog.locator(".msg.customer[data-seq] .text")).to_have_text(
+        ["Do you deliver on Saturdays?"], timeout=60_000
+    )
+    expect(dialog.locator(".msg.agent[data-seq]")).to_have_count(1, timeout=REPLY_TIMEOUT)
+    new = Conversation.objects.get()
+    assert new.pk != old.pk
+    assert_shows_each_stored_message_once(dialog)
