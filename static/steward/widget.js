@@ -59,6 +59,10 @@
     .msg.system .author, .msg.customer .author { position: absolute; width: 1px; height: 1px; overflow: hidden;
       clip: rect(0 0 0 0); white-space: nowrap; }
     .text { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.4; }
+    .text table { border-collapse: collapse; margin: 4px 0; font-size: 0.9em; white-space: normal;
+      overflow-wrap: normal; }
+    .text th, .text td { text-align: left; vertical-align: top; padding: 2px 6px 2px 0;
+      border-bottom: 1px solid rgba(0, 0, 0, 0.15); }
     .citations { margin: 6px 0 0; padding: 6px 0 0 16px; border-top: 1px solid #ddd4ca; font-size: 12px; }
     .citations a { color: #7a3e12; }
     .choices { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; justify-content: center; }
@@ -532,8 +536,40 @@
       ? config.agentName : frame.author === "human" ? store.assignee || "Support" : "");
     return el("div", { className: "msg " + (frame.author || "system") }, [
       el("span", { className: "author", text: who }),
-      el("p", { className: "text", text: String(frame.text || "") }),
+      textNode(String(frame.text || "")),
     ]);
+  }
+
+  // A message's text as the customer reads it. Quoted table rows ("Option | Cost", the header row first) become a
+  // table; everything else stays plain text (textContent only: server text is never markup). data-text keeps the
+  // text as stored.
+  function textNode(text) {
+    const node = el("div", { className: "text" });
+    fillText(node, text);
+    return node;
+  }
+
+  function fillText(node, text) {
+    node.replaceChildren();
+    node.dataset.text = text;
+    const lines = text.split("\n");
+    const cells = (line) => line.split(" | ").map((cell) => cell.trim());
+    for (let i = 0; i < lines.length; ) {
+      let end = i;
+      const width = cells(lines[i]).length;
+      while (width > 1 && end < lines.length && cells(lines[end]).length === width) end += 1;
+      if (end - i >= 2) {
+        const [head, ...rows] = lines.slice(i, end).map(cells);
+        node.appendChild(el("table", {}, [
+          el("thead", {}, [el("tr", {}, head.map((cell) => el("th", { scope: "col", text: cell })))]),
+          el("tbody", {}, rows.map((row) => el("tr", {}, row.map((cell) => el("td", { text: cell }))))),
+        ]));
+        i = end;
+      } else {
+        node.appendChild(document.createTextNode(lines[i] + (i + 1 < lines.length ? "\n" : "")));
+        i += 1;
+      }
+    }
   }
 
   function renderMessage(frame) {
@@ -541,7 +577,7 @@
     const node = pending || messageNode(frame);
     if (pending) {
       node.classList.remove("pending");
-      node.querySelector(".text").textContent = String(frame.text || "");
+      fillText(node.querySelector(".text"), String(frame.text || ""));
       node.remove();
     }
     node.dataset.seq = String(frame.seq);

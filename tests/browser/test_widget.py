@@ -91,7 +91,7 @@ def ask(dialog: Locator, text: str) -> None:
 def transcript(dialog: Locator) -> list[tuple[int, str]]:
     """(seq, text) of every message bubble shown, in page order."""
     rows = dialog.locator(".msg[data-seq]").evaluate_all(
-        "nodes => nodes.map(n => [Number(n.dataset.seq), n.querySelector('.text').textContent])"
+        "nodes => nodes.map(n => [Number(n.dataset.seq), n.querySelector('.text').dataset.text])"
     )
     return [(seq, text) for seq, text in rows]
 
@@ -117,6 +117,9 @@ def test_a_visitor_asks_about_uk_delivery_and_gets_a_cited_answer(page: Page, de
     answer = log.locator(".msg.agent").last
     expect(answer).to_contain_text("2–3 business days", timeout=REPLY_TIMEOUT)
     expect(answer.locator(".author")).to_have_text("Brewline assistant")
+    # The quoted table of delivery options is shown as a table, its header row as column headers.
+    expect(answer.get_by_role("columnheader", name="Option")).to_be_visible()
+    expect(answer.get_by_role("cell", name="Standard", exact=True)).to_be_visible()
     link = answer.locator(".citations a").first
     expect(link).to_have_attribute("href", "https://help.brewline.example/shipping/uk-delivery-times")
     expect(link).to_have_attribute("target", "_blank")
