@@ -12,3 +12,8 @@ class AgentConfig(AppConfig):
         # ready() can run more than once in one process (tests re-populating apps): register the listener once.
         if approval_outcome_listener not in APPROVAL_OUTCOME_LISTENERS:
             APPROVAL_OUTCOME_LISTENERS.append(approval_outcome_listener)
+
+        from agent.readiness import intents_readiness
+        from governance.readiness import READINESS_CHECKS
+
+        READINESS_CHECKS["intents"] = intents_readiness

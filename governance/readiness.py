@@ -6,6 +6,10 @@ replace their placeholder under the same key (the report keeps its order) or add
 
     READINESS_CHECKS["intents"] = intents_readiness
 
+Registered so: ``knowledge_sources`` (knowledge.readiness), ``helpdesk`` (connectors.readiness), ``intents``
+(agent.readiness). The placeholders stay in ``PLACEHOLDERS``: an app that is not installed leaves its line "not
+configured". ``problems_line``, ``listing`` and ``admin_url`` are for the apps' checks too.
+
 A line is ``pass``, ``fail`` (with what is wrong and a link to the admin page that fixes it) or ``not_configured``
 (the part of Steward that would check it has not landed yet). Checks read configuration, never secret values.
 """
@@ -106,28 +110,32 @@ def admin_url(model: type[Model], ids: Sequence[object] = ()) -> str:
     return f"{url}?id__in={','.join(str(i) for i in ids)}" if ids else url
 
 
-def _listing(items: Sequence[str], limit: int = 5) -> str:
+def listing(items: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(items[:limit])
     return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
 
 
-def _line(section: str, title: str, problems: dict[object, str], ok: str, model: type[Model]) -> ReadinessLine:
+def problems_line(section: str, title: str, problems: dict[object, str], ok: str, model: type[Model]) -> ReadinessLine:
     """A pass line, or a fail line naming the failing rows ({pk: "what: why"}) and linking to exactly them."""
     if not problems:
         return ReadinessLine(section, title, Status.PASS, ok, admin_url(model))
-    detail = _listing(list(problems.values()))
+    detail = listing(list(problems.values()))
     return ReadinessLine(section, title, Status.FAIL, detail, admin_url(model, list(problems)))
 
 
-def _not_yet(section: str, title: str, detail: str) -> ReadinessCheck:
+# The lines of apps that register their own check, until they do; they hold the report's order for them.
+PLACEHOLDERS: dict[str, ReadinessCheck] = {}
+
+
+def _not_yet(name: str, section: str, title: str, detail: str) -> None:
     def check() -> list[ReadinessLine]:
         return [ReadinessLine(section, title, Status.NOT_CONFIGURED, detail)]
 
-    return check
+    READINESS_CHECKS[name] = PLACEHOLDERS[name] = check
 
 
-READINESS_CHECKS["intents"] = _not_yet(
-    "Agent", "Intents are ranked", "Intents arrive with the agent; until then there is nothing to rank."
+_not_yet(
+    "intents", "Agent", "Intents are ranked", "Intents arrive with the agent; until then there is nothing to rank."
 )
 
 
@@ -152,14 +160,14 @@ def _field_mappings() -> list[ReadinessLine]:
             scopes[m.pk] = f"{m}: a customer could change it with less verification than reading it needs"
     none = "No field mapping is enabled: the agent reads nothing from outside systems."
     return [
-        _line(
+        problems_line(
             section,
             "Every enabled field mapping has an owner and a fallback owner",
             owners,
             f"{len(mappings)} enabled mappings, each with active owners." if mappings else none,
             FieldMapping,
         ),
-        _line(
+        problems_line(
             section,
             "Every enabled field mapping has a read scope, a write scope (or is read-only) and a verification rule",
             scopes,
@@ -169,12 +177,14 @@ def _field_mappings() -> list[ReadinessLine]:
     ]
 
 
-READINESS_CHECKS["helpdesk"] = _not_yet(
+_not_yet(
+    "helpdesk",
     "Handoff",
     "Helpdesk ticket fields, routing and transcript storage",
     "The helpdesk connector arrives with the connectors; until then nothing is handed over.",
 )
-READINESS_CHECKS["knowledge_sources"] = _not_yet(
+_not_yet(
+    "knowledge_sources",
     "Knowledge",
     "Every knowledge source has an owner, a freshness window and an audience",
     "Knowledge sources arrive with the knowledge base.",
@@ -196,7 +206,7 @@ def _action_policies() -> list[ReadinessLine]:
             problems[p.pk] = f"{p}: needs approval but names nobody who may approve"
     ok = f"{len(policies)} enabled actions, each with a tier, roles and a stage." if policies else "No action enabled."
     return [
-        _line(
+        problems_line(
             "Actions",
             "Every enabled action has a tier, roles and a stage (and approvers where approval is needed)",
             problems,
@@ -240,8 +250,8 @@ def _escalation_rules() -> list[ReadinessLine]:
     if not missing and not problems:
         detail = f"{len(rules)} enabled rules; every case is covered."
         return [ReadinessLine("Escalation", title, Status.PASS, detail, admin_url(EscalationRule))]
-    parts = [f"No working rule for {_listing(missing, 6)}"] if missing else []
-    parts += [_listing(list(problems.values()))] if problems else []
+    parts = [f"No working rule for {listing(missing, 6)}"] if missing else []
+    parts += [listing(list(problems.values()))] if problems else []
     url = admin_url(EscalationRule, list(problems))
     return [ReadinessLine("Escalation", title, Status.FAIL, "; ".join(parts) + ".", url)]
 
@@ -255,7 +265,7 @@ def _analytics() -> list[ReadinessLine]:
     used = sorted(set(GateCriterion.objects.values_list("metric", flat=True)))
     missing = [metric for metric in used if metric not in METRIC_PROVIDERS]
     if missing:
-        detail = f"No provider for {_listing(missing)}: these criteria never have data."
+        detail = f"No provider for {listing(missing)}: these criteria never have data."
         return [ReadinessLine("Analytics", title, Status.FAIL, detail, admin_url(GateCriterion))]
     return [
         ReadinessLine("Analytics", title, Status.PASS, f"Every metric the gates read has a provider ({len(used)}).")
@@ -289,7 +299,7 @@ def _secrets() -> list[ReadinessLine]:
         elif secret.kind == SecretKind.ENCRYPTED and not getattr(settings, "STEWARD_SECRETS_KEYS", None):
             problems[secret.pk] = f"{secret}: STEWARD_SECRETS_KEYS is not set, so it cannot be decrypted"
     ok = f"All {len(secrets)} secrets can be resolved." if secrets else "No secret referenced yet."
-    return [_line("Privacy and security", "Every secret can be resolved", problems, ok, SecretReference)]
+    return [problems_line("Privacy and security", "Every secret can be resolved", problems, ok, SecretReference)]
 
 
 REQUIRED_RETENTION = [DataClass.TRANSCRIPTS, DataClass.CRM_VALUES, DataClass.AUDIT_EVIDENCE]
@@ -301,7 +311,7 @@ def _retention() -> list[ReadinessLine]:
     missing = [data_class.label for data_class in REQUIRED_RETENTION if data_class not in enabled]
     title = "Retention rules for transcripts, CRM values and audit evidence"
     if missing:
-        detail = f"No enabled rule for: {_listing(missing)}."
+        detail = f"No enabled rule for: {listing(missing)}."
         return [ReadinessLine("Privacy and security", title, Status.FAIL, detail, admin_url(RetentionRule))]
     return [ReadinessLine("Privacy and security", title, Status.PASS, "All three are set.", admin_url(RetentionRule))]
 
@@ -343,7 +353,7 @@ def _rollout_gates() -> list[ReadinessLine]:
         if not any(c.kind == CriterionKind.ENTRY and c.metric == "regression_pass_rate" for c in criteria):
             thresholds[gate.pk] = f"{gate}: no entry criterion on regression_pass_rate"
         elif unknown:
-            thresholds[gate.pk] = f"{gate}: unknown metric {_listing(unknown)}"
+            thresholds[gate.pk] = f"{gate}: unknown metric {listing(unknown)}"
         if not gate.required_signoffs:
             signoffs[gate.pk] = f"{gate}: opens on metrics alone"
     if not gates:
@@ -353,9 +363,11 @@ def _rollout_gates() -> list[ReadinessLine]:
         )
     else:
         ok = f"{len(gates)} gates, each with a regression pass rate threshold."
-        thresholds_line = _line(section, "Regression suite and acceptance thresholds", thresholds, ok, RolloutGate)
+        thresholds_line = problems_line(
+            section, "Regression suite and acceptance thresholds", thresholds, ok, RolloutGate
+        )
     signoff_ok = "Every gate needs a person's sign-off." if gates else "No gates yet."
-    signoff_line = _line(section, "Every gate needs a sign-off to open", signoffs, signoff_ok, RolloutGate)
+    signoff_line = problems_line(section, "Every gate needs a sign-off to open", signoffs, signoff_ok, RolloutGate)
     return [thresholds_line, signoff_line]
 
 
@@ -369,9 +381,9 @@ def _first_release() -> list[ReadinessLine]:
     too_far = {pk: f"{name} is at stage {stage}" for pk, name, stage in channels if stage > FIRST_RELEASE_MAX_STAGE}
     if len(channels) > FIRST_RELEASE_MAX_CHANNELS:
         names = [name for _, name, _ in channels]
-        detail = f"{len(channels)} channels ({_listing(names)}); start with one or two"
+        detail = f"{len(channels)} channels ({listing(names)}); start with one or two"
         if too_far:
-            detail += f"; {_listing(list(too_far.values()))}"
+            detail += f"; {listing(list(too_far.values()))}"
         return [ReadinessLine("Rollout", title, Status.FAIL, detail + ".", url)]
     ok = ", ".join(f"{name} at stage {stage}" for _, name, stage in channels) + "."
-    return [_line("Rollout", title, too_far, ok, ChannelRollout)]
+    return [problems_line("Rollout", title, too_far, ok, ChannelRollout)]

@@ -73,7 +73,7 @@ class MiniLMEmbedder:
         self._session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         tokenizer = BertWordPieceTokenizer(str(VOCAB_PATH), lowercase=True)
         tokenizer.enable_truncation(MAX_TOKENS)
-        tokenizer.enable_padding()  # dynamic: to the longest text of each batch
+        # No padding here: each text's true length orders the batches, and _embed_batch pads each batch itself.
         self._tokenizer = tokenizer
         # A tokenizers.Tokenizer is not safe to reconfigure across threads; encoding is guarded.
         self._lock = threading.Lock()
@@ -82,19 +82,21 @@ class MiniLMEmbedder:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         with self._lock:
-            lengths = [len(e.ids) for e in self._tokenizer.encode_batch(texts)] if len(texts) > 1 else [0]
-        order = np.argsort(lengths, kind="stable")
+            token_ids = [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
+        # Batches of similar lengths waste little on padding; the rows go back to the callers' order.
+        order = np.argsort([len(ids) for ids in token_ids], kind="stable")
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             index = order[start : start + self.batch_size]
-            out[index] = self._embed_batch([texts[i] for i in index])
+            out[index] = self._embed_batch([token_ids[i] for i in index])
         return out
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _embed_batch(self, token_ids: list[list[int]]) -> np.ndarray:
+        ids = np.zeros((len(token_ids), max(len(row) for row in token_ids)), dtype=np.int64)  # 0 is [PAD]
+        mask = np.zeros_like(ids)
+        for row, tokens in enumerate(token_ids):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
         (hidden,) = self._session.run(
             ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )

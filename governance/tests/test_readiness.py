@@ -12,7 +12,7 @@ from django.urls import reverse
 from governance.audit import audit_record
 from governance.metrics import METRIC_PROVIDERS
 from governance.models import EscalationRule, EventType, RetentionRule, SecretReference
-from governance.readiness import READINESS_CHECKS, ReadinessLine, Status, readiness_report
+from governance.readiness import PLACEHOLDERS, READINESS_CHECKS, ReadinessLine, Status, readiness_report
 from governance.roles import Role, Verification
 from governance.tests.factories import ActionPolicyFactory, FieldMappingFactory, UserFactory
 from governance.tests.test_gates import ChannelRolloutFactory, GateCriterionFactory, RolloutGateFactory
@@ -42,7 +42,15 @@ def _by_title(lines: list[ReadinessLine]) -> dict[str, ReadinessLine]:
 
 
 @pytest.fixture
-def complete(monkeypatch: pytest.MonkeyPatch, support_admin, support_manager) -> None:  # type: ignore[no-untyped-def]
+def governance_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The apps' own checks back to their placeholders: these tests are about governance's lines (the apps test
+    theirs: knowledge/tests, connectors/tests, agent/tests test_readiness.py)."""
+    for name, check in PLACEHOLDERS.items():
+        monkeypatch.setitem(READINESS_CHECKS, name, check)
+
+
+@pytest.fixture
+def complete(governance_only, monkeypatch: pytest.MonkeyPatch, support_admin, support_manager) -> None:  # type: ignore[no-untyped-def]
     """Everything governance itself can check is configured, as a first release would be."""
     FieldMappingFactory(field_path="plan", owner=support_admin, fallback_owner=support_manager)
     FieldMappingFactory(
@@ -160,6 +168,18 @@ def test_an_altered_audit_record_fails_the_chain_line(complete: None) -> None:
     line = _by_title(readiness_report())["The audit chain is intact"]
     assert line.status == Status.FAIL
     assert line.detail == "record #2 was altered: its content does not match its hash; run manage.py audit_verify."
+
+
+def test_installed_apps_replace_their_placeholders_in_the_same_place() -> None:
+    from connectors.readiness import helpdesk_readiness
+    from knowledge.readiness import knowledge_readiness
+
+    names = list(READINESS_CHECKS)
+    assert READINESS_CHECKS["knowledge_sources"] is knowledge_readiness
+    assert READINESS_CHECKS["helpdesk"] is helpdesk_readiness
+    assert names[0] == "intents"
+    assert names.index("field_mappings") < names.index("helpdesk") < names.index("knowledge_sources")
+    assert names.index("knowledge_sources") < names.index("action_policies")
 
 
 @pytest.mark.django_db

@@ -17,7 +17,7 @@ import pytest
 from django.db import connection
 
 from knowledge import ingestion, runs, tasks
-from knowledge.embeddings import get_embedder
+from knowledge.embeddings import EmbeddingError, get_embedder
 from knowledge.ingestion import chunk_texts_for_embedding, document_upsert
 from knowledge.models import Chunk, Document, DocumentStatus, IngestionRun, Origin
 from knowledge.tests.factories import KnowledgeSourceFactory
@@ -94,6 +94,46 @@ def test_full_text_weights_the_title_above_the_text(source, embedder) -> None:  
     assert "'return':" in vector
     assert "A" in vector.split("'return':", 1)[1].split(" ", 1)[0]  # the title "Returns" carries weight A
     assert Chunk.objects.filter(search_vector="grinder damaged").exists()
+
+
+def test_the_full_text_vector_is_the_weighted_title_heading_and_text(source, embedder) -> None:  # type: ignore[no-untyped-def]
+    upsert(source, RETURNS_V2)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT bool_and(c.search_vector = setweight(to_tsvector('english', d.title), 'A')"
+            " || setweight(to_tsvector('english', c.heading_path), 'B')"
+            " || setweight(to_tsvector('english', c.text), 'C')), count(*)"
+            " FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id"
+        )
+        same, count = cursor.fetchone()
+    assert same is True and count >= 2
+
+
+def test_an_embedding_failure_keeps_the_previous_chunks_serving(source, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    served = upsert(source)
+    chunk_ids = set(Chunk.objects.filter(document=served).values_list("pk", flat=True))
+    monkeypatch.setattr(ingestion, "get_embedder", lambda: FailingOn("store credit"))
+
+    failed = upsert(source, RETURNS_V2)
+
+    assert failed.status == DocumentStatus.FAILED
+    assert failed.error == "embedding failed: embeddings endpoint answered 400"
+    assert set(Chunk.objects.filter(document=served).values_list("pk", flat=True)) == chunk_ids
+
+
+def test_a_new_title_not_yet_embedded_is_not_taken_as_unchanged(source, embedder) -> None:  # type: ignore[no-untyped-def]
+    upsert(source)
+    # A run prepares the document with its new title, then stops before embedding it (its time limit).
+    prepared = ingestion.document_prepare(
+        source=source, external_id="returns.md", title="Returns and refunds", content=RETURNS_V1, content_type="md"
+    )
+    assert isinstance(prepared, ingestion.PreparedDocument)
+
+    document = upsert(source, title="Returns and refunds")
+
+    assert len(embedder.calls) == 2 and document.title == "Returns and refunds"
+    chunk = Chunk.objects.select_related("document").filter(document=document).first()
+    assert chunk_texts_for_embedding(chunk).startswith("Returns and refunds\n")
 
 
 def test_unchanged_content_is_not_embedded_again(source, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -419,7 +459,7 @@ def test_a_time_limit_fails_the_run_with_its_progress(folder: Path, embedder, mo
 
     source = folder_source(folder)
     calls = {"n": 0}
-    real = runs.document_upsert
+    real = ingestion.document_chunks_replace
 
     def slow(**kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
@@ -427,13 +467,93 @@ def test_a_time_limit_fails_the_run_with_its_progress(folder: Path, embedder, mo
             raise SoftTimeLimitExceeded()
         return real(**kwargs)
 
-    monkeypatch.setattr(runs, "document_upsert", slow)
+    monkeypatch.setattr(ingestion, "document_chunks_replace", slow)
 
     run = run_ingestion(source)
 
     assert run.status == IngestionRun.Status.FAILED
     assert run.documents_done == 2
     assert "time limit" in run.errors[-1]["reason"]
+
+
+def test_a_time_limit_while_embedding_loses_only_that_batch(folder: Path, embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    source = folder_source(folder)
+    (folder / "returns.md").write_text(RETURNS_V1.replace("# Returns policy", "# Returns and refunds"))
+    run_ingestion(source)
+    (folder / "returns.md").write_text(RETURNS_V2)  # a new title and new content
+    real = embedder.embed
+
+    def stopped(texts: list[str]):  # type: ignore[no-untyped-def]
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(embedder, "embed", stopped)
+    assert run_ingestion(source).status == IngestionRun.Status.FAILED
+    returns = Document.objects.get(source=source, external_id="returns.md")
+    assert returns.title == "Returns and refunds"  # the old title stays with the chunks embedded with it
+    assert not Chunk.objects.filter(document=returns, text__contains="store credit").exists()
+
+    monkeypatch.setattr(embedder, "embed", real)
+    again = run_ingestion(source)
+
+    assert (again.status, again.documents_done, again.documents_unchanged) == (IngestionRun.Status.DONE, 1, 3)
+    returns.refresh_from_db()
+    assert returns.title == "Returns policy"
+    assert Chunk.objects.filter(document=returns, text__contains="store credit").exists()
+
+
+def test_a_run_embeds_the_chunks_of_its_documents_in_one_call(folder: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    source = folder_source(folder)
+
+    run_ingestion(source)
+
+    assert embedder.calls == [Chunk.objects.filter(source=source).count()]
+    for document in Document.objects.filter(source=source):
+        chunks = Chunk.objects.filter(document=document).select_related("document").order_by("position")
+        vectors = np.asarray([c.embedding for c in chunks], dtype=np.float32)
+        alone = embedder.real.embed([chunk_texts_for_embedding(c) for c in chunks])
+        assert np.allclose(vectors, alone, atol=1e-5), document.external_id  # each chunk got its own vector
+
+
+def test_a_run_embeds_in_batches_of_a_bounded_number_of_chunks(folder: Path, embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(runs, "EMBED_BATCH_CHUNKS", 1)
+    source = folder_source(folder)
+
+    run = run_ingestion(source)
+
+    assert run.documents_done == 4
+    assert len(embedder.calls) == 4 and sum(embedder.calls) == Chunk.objects.filter(source=source).count()
+
+
+class FailingOn(CountingEmbedder):
+    """The real embedder, except that it refuses any batch holding a text with ``word`` (an endpoint's 400)."""
+
+    def __init__(self, word: str) -> None:
+        super().__init__()
+        self.word = word
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        if any(self.word in text for text in texts):
+            raise EmbeddingError("embeddings endpoint answered 400", permanent=True)
+        return self.real.embed(texts)
+
+
+def test_an_embedding_failure_fails_only_its_own_document(folder: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(ingestion, "get_embedder", lambda: FailingOn("warranty"))
+    source = folder_source(folder)
+
+    run = run_ingestion(source)
+
+    assert run.status == IngestionRun.Status.DONE_WITH_ERRORS
+    assert (run.documents_done, run.documents_failed) == (3, 1)
+    assert run.errors == [
+        {"external_id": "warranty.txt", "reason": "embedding failed: embeddings endpoint answered 400"}
+    ]
+    warranty = Document.objects.get(source=source, external_id="warranty.txt")
+    assert warranty.status == DocumentStatus.FAILED and not Chunk.objects.filter(document=warranty).exists()
+    assert Chunk.objects.filter(source=source).values("document").distinct().count() == 3
 
 
 @pytest.mark.django_db(transaction=True)
