@@ -109,12 +109,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         text = _text(frame.get("text"), "text", messages.MAX_TEXT)
         if not await self._conversation_allows_message():
             raise FrameError("rate_limited", "Too many messages in this conversation; please wait a minute.")
-        message, created = await database_sync_to_async(messages.message_store_customer)(
+        # Stores it, then queues the turn and echoes it to the conversation's connections (after commit).
+        message, _ = await database_sync_to_async(messages.message_receive_customer)(
             conversation_id=self.conversation_id, client_id=client_id, text=text
         )
         await self._send({"type": "ack", "client_id": str(client_id), "seq": message.seq})
-        if created:
-            await database_sync_to_async(_after_customer_message)(self.conversation_id, message.pk)
 
     async def on_resume(self, frame: dict[str, Any]) -> None:
         last_seq = _int(frame.get("last_seq", 0), "last_seq", 0, 2**31)
@@ -201,18 +200,3 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _send(self, payload: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(payload))
-
-
-def _after_customer_message(conversation_id: Any, message_id: int) -> None:
-    """Show the message on the conversation's other connections (and the console); queue a turn if the AI answers."""
-    from django.db import transaction
-
-    from agent.models import Message, Owner
-
-    message = Message.objects.select_related("conversation").get(pk=message_id)
-    with transaction.atomic():
-        messages.push(conversation_id, messages.serialize(message))
-        if message.conversation.owner == Owner.AGENT:
-            from agent.tasks import run_turn
-
-            transaction.on_commit(lambda: run_turn.delay(str(conversation_id)))

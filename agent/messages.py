@@ -12,10 +12,10 @@ from typing import Any
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.core import signing
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from agent.models import Author, Conversation, Message
+from agent.models import Author, Conversation, Message, Owner
 
 TOKEN_SALT = "steward.conversation"
 MAX_TEXT = 4000
@@ -46,33 +46,72 @@ def conversation_start(*, channel: str = "web_chat", origin_url: str = "") -> Co
     return Conversation.objects.create(channel=channel, origin_url=origin_url[:1000])
 
 
+# One statement (the ORM's update() returns no row) instead of SELECT ... FOR UPDATE, then UPDATE.
+_TAKE_SEQ_SQL = f"""
+    UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, updated_at = %s WHERE id = %s
+    RETURNING last_seq, owner
+"""
+
+
+def _lock_and_take_seq(conversation_id: Any) -> tuple[int, str]:
+    """Take the conversation's next seq; return it and the owner, as of the row lock the UPDATE takes."""
+    # The row lock lasts until the transaction ends: concurrent writers of one conversation queue here, so seq has no
+    # gaps or twins.
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKE_SEQ_SQL, [timezone.now(), conversation_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Conversation.DoesNotExist(f"no conversation {conversation_id}")
+    return row[0], row[1]
+
+
 def _next_seq(conversation_id: Any) -> int:
-    # Row lock on the conversation: concurrent writers of one conversation queue here, so seq has no gaps or twins.
-    conversation = Conversation.objects.select_for_update().only("last_seq").get(pk=conversation_id)
-    conversation.last_seq += 1
-    Conversation.objects.filter(pk=conversation_id).update(last_seq=conversation.last_seq, updated_at=timezone.now())
-    return conversation.last_seq
+    return _lock_and_take_seq(conversation_id)[0]
+
+
+def _store_customer(*, conversation_id: Any, client_id: uuid.UUID, text: str) -> tuple[Message, bool, str]:
+    seq, owner = _lock_and_take_seq(conversation_id)  # takes the lock before the duplicate check
+    existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
+    if existing is not None:
+        transaction.set_rollback(True)  # give the sequence number back
+        return existing, False, owner
+    message = Message.objects.create(
+        conversation_id=conversation_id,
+        seq=seq,
+        author=Author.CUSTOMER,
+        client_id=client_id,
+        text=text[:MAX_TEXT],
+    )
+    return message, True, owner
 
 
 @transaction.atomic
 def message_store_customer(*, conversation_id: Any, client_id: uuid.UUID, text: str) -> tuple[Message, bool]:
     """Store a customer's message once per client id; return it and whether it is new."""
-    _next_seq_locked = _next_seq(conversation_id)  # takes the lock before the duplicate check
-    existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
-    if existing is not None:
-        transaction.set_rollback(True)  # give the sequence number back
-        return existing, False
-    message = Message.objects.create(
-        conversation_id=conversation_id,
-        seq=_next_seq_locked,
-        author=Author.CUSTOMER,
-        client_id=client_id,
-        text=text[:MAX_TEXT],
-    )
-    return message, True
+    message, created, _ = _store_customer(conversation_id=conversation_id, client_id=client_id, text=text)
+    return message, created
 
 
 @transaction.atomic
+def message_receive_customer(*, conversation_id: Any, client_id: uuid.UUID, text: str) -> tuple[Message, bool]:
+    """Store a customer's message from a live channel; return it and whether it is new.
+
+    A new message is queued for a turn when the AI owns the conversation, and shown on the conversation's
+    connections (and the console): both once it is committed, the turn first, from the row stored here.
+    """
+    message, created, owner = _store_customer(conversation_id=conversation_id, client_id=client_id, text=text)
+    if created:
+        if owner == Owner.AGENT:
+            from agent.tasks import run_turn
+
+            transaction.on_commit(lambda: run_turn.delay(str(conversation_id)))
+        push(conversation_id, serialize(message))
+    return message, created
+
+
+# No savepoint when nested (the turn's finish, the services): its one caller-visible failure is an exception that
+# every caller lets end its own transaction, so a savepoint would only cost two round trips.
+@transaction.atomic(savepoint=False)
 def message_store_reply(
     *,
     conversation_id: Any,

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, Q
 from django.utils import timezone
 
 from agent import identity, messages
@@ -73,26 +73,29 @@ class Reply:
 
 def run_turn(conversation_id: str) -> str:
     worker = f"{socket.gethostname()}:{os.getpid()}"
+    if not _claim(conversation_id, worker):
+        return "busy: another worker has this conversation's turn"
     outcome = "nothing to do"
-    while True:
-        if not _claim(conversation_id, worker):
-            return "busy: another worker has this conversation's turn"
-        try:
-            while pending := _pending(conversation_id):
-                conversation = Conversation.objects.get(pk=conversation_id)
-                if conversation.owner != Owner.AGENT:
-                    # A person (or the queue) owns the conversation: the AI stays silent; the person reads them.
-                    Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled=True)
-                    break
-                _one_pass(conversation, pending)
+    try:
+        while True:
+            conversation = Conversation.objects.get(pk=conversation_id)
+            if conversation.turn_claimed_by != worker:
+                return "busy: another worker has this conversation's turn"  # our claim went stale and was taken
+            # Read before the pending messages: a message stored after this read has a higher seq than ``seen``.
+            seen = conversation.last_seq
+            pending = _pending(conversation_id)
+            if pending and conversation.owner != Owner.AGENT:
+                # A person (or the queue) owns the conversation: the AI stays silent; the person reads them.
+                Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled=True)
+            elif pending:
+                seen = _one_pass(conversation, pending)
                 outcome = "answered"
-        finally:
-            Conversation.objects.filter(pk=conversation_id, turn_claimed_by=worker).update(
-                turn_claimed_at=None, turn_claimed_by=""
-            )
-        # A message stored between our last check and the release found the claim taken: look once more.
-        if not _pending(conversation_id):
-            return outcome
+            if _release_when_idle(conversation_id, worker, seen):
+                return outcome
+            # Something was stored since we looked (a message meanwhile, or the escalation's notice): look again.
+    except BaseException:
+        _release(conversation_id, worker)
+        raise
 
 
 def _claim(conversation_id: str, worker: str) -> bool:
@@ -105,13 +108,38 @@ def _claim(conversation_id: str, worker: str) -> bool:
     )
 
 
+def _release(conversation_id: str, worker: str) -> None:
+    Conversation.objects.filter(pk=conversation_id, turn_claimed_by=worker).update(
+        turn_claimed_at=None, turn_claimed_by=""
+    )
+
+
+def _release_when_idle(conversation_id: str, worker: str, seen: int) -> bool:
+    """Release the claim unless a message is waiting: none unhandled, and none stored after seq ``seen``.
+
+    One statement instead of "release, then look for pending messages once more". Its NOT EXISTS sees only
+    messages committed before the statement began; one stored meanwhile holds the conversation's row lock while it
+    takes its seq (messages._next_seq), so this UPDATE waits for it and PostgreSQL re-checks ``last_seq`` on the
+    row as that message left it: the claim is kept. Either the claim is released before that message's turn task
+    tries it, or it is kept and this loop answers the message: nothing stored is left unanswered.
+    """
+    waiting = Message.objects.filter(conversation_id=conversation_id, author=Author.CUSTOMER, handled=False)
+    released = (
+        Conversation.objects.filter(pk=conversation_id, turn_claimed_by=worker, last_seq=seen)
+        .filter(~Exists(waiting))
+        .update(turn_claimed_at=None, turn_claimed_by="")
+    )
+    return released == 1
+
+
 def _pending(conversation_id: str) -> list[Message]:
     return list(
         Message.objects.filter(conversation_id=conversation_id, author=Author.CUSTOMER, handled=False).order_by("seq")
     )
 
 
-def _one_pass(conversation: Conversation, pending: list[Message]) -> None:
+def _one_pass(conversation: Conversation, pending: list[Message]) -> int:
+    """Answer ``pending`` in one reply; return the reply's seq."""
     started = time.perf_counter()
     trace = TurnTrace.objects.create(
         conversation=conversation, message_seqs=[m.seq for m in pending], responder=settings.STEWARD_RESPONDER
@@ -129,12 +157,13 @@ def _one_pass(conversation: Conversation, pending: list[Message]) -> None:
         )
     trace.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
     reply = _apply_escalation_rules(conversation, pending, trace, reply)
-    _finish(conversation, pending, trace, reply, state)
+    seq = _finish(conversation, pending, trace, reply, state)
     if reply.escalate is not None:
         reason, priority, queue = reply.escalate
         escalate_conversation(
             Conversation.objects.get(pk=conversation.pk), reason=reason, priority=priority, queue=queue
         )
+    return seq
 
 
 # --- Deciding ---------------------------------------------------------------------------------------------------------
@@ -425,7 +454,11 @@ def _apply_escalation_rules(
 
 def _finish(
     conversation: Conversation, pending: list[Message], trace: TurnTrace, reply: Reply, state: dict[str, Any]
-) -> None:
+) -> int:
+    """Store the reply, mark ``pending`` handled, save the trace, audit and record the turn (one transaction).
+
+    Return the reply's seq.
+    """
     with transaction.atomic():
         Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled=True)
         message = messages.message_store_reply(
@@ -473,6 +506,7 @@ def _finish(
             },
         )
         messages.push(conversation.pk, messages.serialize(message))
+    return message.seq
 
 
 def escalate(conversation_id: str, reason: str) -> str:

@@ -170,11 +170,14 @@ def search(
     conversation_id: str = "",
     source_ids: Collection[int] | None = None,
     tuning: Tuning = DEFAULT_TUNING,
+    vector: np.ndarray | None = None,
 ) -> SearchResult:
     """Return the ``k`` best documents (each as its best chunk) that ``audience`` may receive for ``query``.
 
     ``products`` narrows to sources whose product scope is empty or overlaps it (None: no product context).
     ``source_ids`` narrows further to those sources (the benchmark's throw-away source); it never widens.
+    ``vector`` is ``query``'s embedding when the caller already has it (``embed_query(query)``: the configured
+    embedder on that text alone); without it the query is embedded here.
     A result under ``FAILED_BELOW[method]`` has ``failed=True`` (its hits are still returned, for the playground)
     and, with ``record_failure``, leaves a FailedRetrieval row.
     """
@@ -190,8 +193,9 @@ def search(
     )
     # Chunks collapse to documents: each retriever brings at least three chunks per document asked for.
     tuning = replace(tuning, candidates=max(tuning.candidates, 3 * k))
-    vector = None
-    if method != FULLTEXT and query.strip():
+    if method == FULLTEXT or not query.strip():
+        vector = None
+    elif vector is None:
         vector = embed_query(query)
         result.embed_ms = _ms_since(started)
     candidates = retrieve_candidates(

@@ -125,7 +125,7 @@ class EmbeddedResponder:
         latest = context.latest.strip()
         if not latest:
             return Answer(text=EMPTY, kind="info", confidence=1.0)
-        text, vector, routing = self._route(context, table, latest)
+        text, vector, routing, search_vector = self._route(context, table, latest)
         pending = context.pending
         spec = table.by_name.get(pending.intent) if pending else None
         if pending is not None and spec is not None:
@@ -137,7 +137,7 @@ class EmbeddedResponder:
             rerouted = table.route(vector, exclude=[i.name for i in table.intents if i.route == Route.SMALLTALK])
             routing, intent = rerouted, rerouted.intent
         if intent is None or intent.route == Route.KNOWLEDGE:
-            return self._knowledge(context, text, vector, routing)
+            return self._knowledge(context, text, vector, routing, search_vector=search_vector)
         trace = {"intent": intent.name, "intent_score": round(routing.score, 4)}
         if intent.route == Route.SMALLTALK:
             reply = SMALLTALK.get(intent.name, SMALLTALK_FALLBACK)
@@ -148,8 +148,11 @@ class EmbeddedResponder:
 
     # --- Routing ---------------------------------------------------------------------------------------------------
 
-    def _route(self, context: TurnContext, table: IntentTable, latest: str) -> tuple[str, np.ndarray, Routing]:
-        """Return the text routed, its embedding and where it routed (a bare answer joined with the message before)."""
+    def _route(
+        self, context: TurnContext, table: IntentTable, latest: str
+    ) -> tuple[str, np.ndarray, Routing, np.ndarray | None]:
+        """Return the text routed, its embedding, where it routed (a bare answer joined with the message before),
+        and that embedding again when search may use it as its own (else None)."""
         previous = context.previous_customer_text().strip()
         bare = len(slots.strip_values(latest).split()) <= BARE_ANSWER_WORDS
         has_value = any(slots.extract(p, latest) for p in (slots.ORDER_ID, slots.SUBSCRIPTION_ID, slots.AMOUNT))
@@ -158,8 +161,12 @@ class EmbeddedResponder:
         vectors = self.embedder.embed(texts)
         alone = table.route(vectors[0])
         if joinable and (alone.intent is None or has_value):
-            return texts[1], vectors[1], table.route(vectors[1])
-        return latest, vectors[0], alone
+            return texts[1], vectors[1], table.route(vectors[1]), None
+        # search() embeds its query with embed_query: the configured embedder on that text alone. The same call
+        # here gives the same vector, so search takes it instead of embedding the question a second time (~9 ms a
+        # turn). A vector from a batch of two, or from another embedder, is not passed on.
+        reusable = vectors[0] if not joinable and self._embedder is None else None
+        return latest, vectors[0], alone, reusable
 
     # --- Slots -------------------------------------------------------------------------------------------------------
 
@@ -230,7 +237,16 @@ class EmbeddedResponder:
 
     # --- Knowledge ---------------------------------------------------------------------------------------------------
 
-    def _knowledge(self, context: TurnContext, text: str, vector: np.ndarray, routing: Routing) -> Proposal:
+    def _knowledge(
+        self,
+        context: TurnContext,
+        text: str,
+        vector: np.ndarray,
+        routing: Routing,
+        *,
+        search_vector: np.ndarray | None = None,
+    ) -> Proposal:
+        """Search the help centre for ``text``; ``search_vector`` is its embedding as search would compute it."""
         trace: dict[str, Any] = {
             "intent": routing.intent.name if routing.intent else "",
             "intent_score": round(routing.score, 4),
@@ -241,6 +257,7 @@ class EmbeddedResponder:
             products=list(context.products) or None,
             k=SEARCH_K,
             conversation_id=context.conversation_id,
+            vector=search_vector,
         )
         retrieved = [
             {

@@ -38,6 +38,7 @@ from agent.responders.embedded import EmbeddedResponder
 from agent.responders.router import IntentSpec, IntentTable, default_threshold
 from governance.roles import Verification
 from knowledge.demo import CONTENT_DIR, parse_article
+from knowledge.embeddings import get_embedder
 from knowledge.ingestion import document_upsert
 from knowledge.models import Chunk
 from knowledge.tests.factories import KnowledgeSourceFactory
@@ -265,6 +266,18 @@ def test_a_delivery_question_is_answered_in_quotes_from_the_shipping_article(bre
             assert quote in proposal.text
     assert 0.5 < proposal.confidence <= 1.0
     assert proposal.retrieved[0]["document_title"] == "UK delivery times and costs"
+
+
+def test_a_knowledge_question_is_embedded_once_for_routing_and_search(brewline, responder, monkeypatch):  # type: ignore[no-untyped-def]
+    question = "how long does UK delivery take"
+    embedder, embedded = get_embedder(), []
+    embed = embedder.embed
+    monkeypatch.setattr(embedder, "embed", lambda texts: embedded.extend(texts) or embed(texts))  # a spy, not a fake
+
+    proposal = responder.propose(turn(question))
+
+    assert isinstance(proposal, Answer) and proposal.kind == "knowledge" and proposal.citations
+    assert embedded.count(question) == 1
 
 
 def test_every_line_of_a_knowledge_answer_appears_in_a_retrieved_passage(brewline, responder):  # type: ignore[no-untyped-def]

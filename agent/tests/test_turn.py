@@ -9,9 +9,10 @@ import uuid
 import pytest
 from django.core import mail
 
+from agent import turn
 from agent.demo import seed_intents
 from agent.messages import conversation_start, message_store_customer
-from agent.models import Message, Owner, TurnTrace
+from agent.models import Conversation, Message, Owner, TurnTrace
 from agent.turn import run_turn
 from brewline.demo import seed_brewline
 from connectors.demo import seed_connector_rows
@@ -58,6 +59,40 @@ def test_a_knowledge_question_gets_a_quoted_answer_with_its_citation(demo_compan
     trace = TurnTrace.objects.get(reply=reply)
     assert trace.status == "done" and trace.retrieved and trace.timings["total_ms"] > 0
     assert AuditRecord.objects.filter(event_type=EventType.CONVERSATION, decision="replied").exists()
+
+
+def test_a_knowledge_turn_sends_a_fixed_number_of_queries(demo_company, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    Chat().say("How long does delivery to the UK take?")  # the intent table and the term statistics are cached
+    chat = Chat()
+    message_store_customer(
+        conversation_id=chat.conversation.id, client_id=uuid.uuid4(), text="How long does delivery to the UK take?"
+    )
+    # Claim, conversation, pending; trace; transcript, intents fingerprint, search (begin, prepare, dense, full text,
+    # commit, hits), the document's chunks; escalation (recent texts, rules); finish (begin, handled, seq, reply,
+    # trace, conversation, audit: savepoint, lock, tail, record, release; analytics, commit); release when idle.
+    with django_assert_num_queries(29):
+        assert run_turn(str(chat.conversation.id)) == "answered"
+
+
+def test_a_message_stored_during_a_pass_is_answered_in_the_next_one(demo_company, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat()
+    first, _ = message_store_customer(
+        conversation_id=chat.conversation.id, client_id=uuid.uuid4(), text="How long does delivery to the UK take?"
+    )
+    one_pass = turn._one_pass
+
+    def one_pass_then_a_message_arrives(conversation, pending):  # type: ignore[no-untyped-def]
+        seq = one_pass(conversation, pending)
+        if pending[0].pk == first.pk:  # its own task would find the claim taken: this run must answer it
+            message_store_customer(conversation_id=conversation.pk, client_id=uuid.uuid4(), text="thanks!")
+        return seq
+
+    monkeypatch.setattr(turn, "_one_pass", one_pass_then_a_message_arrives)
+
+    assert run_turn(str(chat.conversation.id)) == "answered"
+    assert not Message.objects.filter(conversation=chat.conversation, author="customer", handled=False).exists()
+    assert Message.objects.filter(conversation=chat.conversation, author="agent").count() == 2
+    assert Conversation.objects.get(pk=chat.conversation.pk).turn_claimed_by == ""
 
 
 def test_an_order_question_verifies_the_customer_then_answers_from_their_own_orders(demo_company) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from knowledge.embeddings import embed_query
 from knowledge.ingestion import document_upsert
 from knowledge.models import Audience, FailedRetrieval, KnowledgeSource, SourceStatus
 from knowledge.retrieval import (
@@ -272,6 +273,18 @@ def test_a_search_reports_its_timings(help_centre) -> None:  # type: ignore[no-u
 
     assert result.embed_ms > 0 and result.dense_ms > 0 and result.fulltext_ms > 0 and result.fuse_ms >= 0
     assert result.total_ms >= result.embed_ms + result.dense_ms + result.fulltext_ms
+
+
+def test_a_search_given_the_querys_vector_ranks_as_if_it_had_embedded_it(help_centre) -> None:  # type: ignore[no-untyped-def]
+    query = "how long does delivery take"
+
+    embedded_here = search(query, audience="public", record_failure=False)
+    given = search(query, audience="public", record_failure=False, vector=embed_query(query))
+
+    assert given.embed_ms == 0.0  # not embedded a second time
+    assert [(hit.chunk_id, hit.score) for hit in given.hits] == [
+        (hit.chunk_id, hit.score) for hit in embedded_here.hits
+    ]
 
 
 def test_a_search_runs_a_fixed_number_of_queries(help_centre, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
