@@ -62,6 +62,7 @@ def service_env(**overrides: str) -> dict[str, str]:
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(test_mail_dir()),
     }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the browser tests' allowance is for the test process only
     env.update(overrides)
     return env
 
@@ -183,7 +184,7 @@ def daphne_server(django_db_setup: None, django_db_blocker, tmp_path_factory) ->
 
 
 @pytest.fixture
-def demo_company_served(transactional_db, daphne_server, celery_worker_process) -> Daphne:  # type: ignore[no-untyped-def]
+def demo_company_served(transactional_db, daphne_server, celery_worker_process) -> Iterator[Daphne]:  # type: ignore[no-untyped-def]
     """The demo company in this run's test database, served by the real daphne and answered by the real worker.
 
     Governance, the 20 intents, the helpdesk queues, the connectors (the demo CRM/commerce system is served by the
@@ -208,7 +209,29 @@ def demo_company_served(transactional_db, daphne_server, celery_worker_process) 
         base_url=f"{daphne_server.http}/brewline-api/v1"
     )
     seed_knowledge(only=["shipping", "returns-and-refunds", "subscriptions"])
-    return daphne_server
+    yield daphne_server
+    served_processes_wait_idle()
+
+
+def served_processes_wait_idle(timeout: float = 30.0) -> None:
+    """Wait until the worker has no queued task and no conversation turn in progress (twice in a row, 0.2 s apart).
+
+    The database is flushed (TRUNCATE) after a transactional test; a turn still running in the worker would hold
+    locks that deadlock the flush, and its writes would leak into the next test.
+    """
+    import redis
+    from django.conf import settings
+
+    from agent.models import Conversation
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 2:
+        queued = client.llen(settings.CELERY_TASK_DEFAULT_QUEUE)
+        turning = Conversation.objects.exclude(turn_claimed_by="").exists()
+        quiet = quiet + 1 if not queued and not turning else 0
+        time.sleep(0.2)
 
 
 def mail_codes(email: str) -> list[str]:

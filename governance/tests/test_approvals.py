@@ -43,11 +43,10 @@ class RecordingExecutor:
 
 
 @pytest.fixture
-def refund_executor():  # type: ignore[no-untyped-def]
+def refund_executor(monkeypatch):  # type: ignore[no-untyped-def]
     executor = RecordingExecutor()
-    ACTION_EXECUTORS["refund"] = executor
-    yield executor
-    ACTION_EXECUTORS.pop("refund", None)
+    monkeypatch.setitem(ACTION_EXECUTORS, "refund", executor)  # the real one (connectors) is back afterwards
+    return executor
 
 
 @pytest.fixture
@@ -237,7 +236,8 @@ def test_a_permanent_failure_is_recorded_and_not_retried(refund_request, support
 
 
 @pytest.mark.django_db
-def test_an_action_without_an_executor_fails_clearly(refund_request, support_manager) -> None:  # type: ignore[no-untyped-def]
+def test_an_action_without_an_executor_fails_clearly(refund_request, support_manager, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delitem(ACTION_EXECUTORS, "refund", raising=False)  # connectors registers the real one
     approval_request_approve(request_id=refund_request.pk, actor=support_manager)
     request = approval_request_execute(request_id=refund_request.pk)
     assert request.status == ApprovalStatus.FAILED
@@ -249,7 +249,11 @@ def test_outcome_listeners_hear_about_executions_and_rejections(
     refund_request, support_manager, refund_executor, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
     heard: list[tuple[int, str]] = []
-    approvals.APPROVAL_OUTCOME_LISTENERS.append(lambda r: heard.append((r.pk, r.status)))
+
+    def listener(request) -> None:  # type: ignore[no-untyped-def]
+        heard.append((request.pk, request.status))
+
+    approvals.APPROVAL_OUTCOME_LISTENERS.append(listener)
     try:
         other = ApprovalRequestFactory(action=refund_request.action)
         with django_capture_on_commit_callbacks(execute=True):
@@ -259,7 +263,7 @@ def test_outcome_listeners_hear_about_executions_and_rejections(
         with django_capture_on_commit_callbacks(execute=True):
             approval_request_execute(request_id=refund_request.pk)
     finally:
-        approvals.APPROVAL_OUTCOME_LISTENERS.clear()
+        approvals.APPROVAL_OUTCOME_LISTENERS.remove(listener)  # the apps' own listeners stay
     assert heard == [(other.pk, "rejected"), (refund_request.pk, "executed")]
 
 

@@ -17,12 +17,6 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-# Playwright's sync API drives the browser from an asyncio event loop running in the main thread. Django sees that
-# running loop and refuses ORM calls from the test body (SynchronousOnlyOperation), although the test itself is plain
-# synchronous code and never shares a connection with async code. Allowing it here is safe for tests only: the served
-# processes (daphne, worker) run in their own processes and do not inherit this from the test session's settings
-# module, and production code never imports this file.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -42,6 +36,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _orm_beside_playwright() -> Iterator[None]:
+    """Let the test body use the ORM while Playwright's loop runs (browser tests only, never the served processes).
+
+    Playwright's sync API drives the browser from an asyncio event loop running in the main thread. Django sees that
+    running loop and refuses ORM calls from the test body (SynchronousOnlyOperation), although the test itself is
+    plain synchronous code and never shares a connection with async code. Set only while browser tests run (a
+    module-level setting would leak into the main pytest run and its subprocesses); conftest.service_env keeps it
+    out of daphne and the worker.
+    """
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -64,8 +77,12 @@ def chromium_browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(chromium_browser: Browser) -> Iterator[Page]:
-    """A fresh browser context and tab (1280×800), closed after the test."""
+def page(chromium_browser: Browser, demo_company_served) -> Iterator[Page]:  # type: ignore[no-untyped-def]
+    """A fresh browser context and tab (1280×800) on the served demo company, closed after the test.
+
+    It depends on ``demo_company_served`` so that it is closed *before* that fixture waits for the served processes
+    to go idle and the database is flushed: an open page keeps websockets whose reads would race the flush.
+    """
     context = chromium_browser.new_context(viewport=VIEWPORT)
     tab = context.new_page()
     tab.set_default_timeout(15_000)
