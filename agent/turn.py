@@ -201,6 +201,17 @@ def _decide(conversation: Conversation, pending: list[Message], trace: TurnTrace
     state.pop("pending", None)
 
     if isinstance(proposal, Answer):
+        if proposal.kind == "unknown" and pendingq.get("slot") == "email" and state.get("pending_action"):
+            # "Why do you need that?" while we wait for the address: say why, and keep waiting for it.
+            state["pending"] = pendingq
+            return Reply(
+                text="I ask so I can confirm it's you before I look at your account: I'll e-mail a 6-digit code "
+                "to the address on your Brewline account, and nothing else is sent there. What's that address? "
+                "Or ask for a person if you'd rather.",
+                choices=[TALK_TO_PERSON],
+                progress=False,
+                answer_kind="info",
+            )
         return Reply(
             text=proposal.text,
             citations=proposal.citations,

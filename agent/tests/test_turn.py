@@ -130,6 +130,16 @@ def test_questions_the_request_needs_and_verification_are_not_counted_as_going_i
     assert chat.conversation.owner == Owner.AGENT and chat.conversation.unresolved_turns == 0
 
 
+def test_asked_why_the_email_is_needed_the_agent_explains_and_still_waits_for_it(demo_company) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat()
+    assert "email address" in chat.say("my order BL-10042 hasn't arrived").text
+    why = chat.say("why do you need that?")
+    assert "confirm it's you" in why.text and [c["value"] for c in why.choices] == ["Talk to a person"]
+    assert "6-digit code" in chat.say("mara.lindqvist@example.com").text
+    answer = chat.say(re.search(r"\d{6}", mail.outbox[-1].subject).group(0)).text
+    assert "Order BL-10042 is shipped" in answer  # the original request goes on after the detour
+
+
 def test_nobody_is_asked_to_approve_a_refund_on_someone_elses_order(demo_company) -> None:  # type: ignore[no-untyped-def]
     chat = Chat()
     chat.say("Where is my order BL-10041?")
