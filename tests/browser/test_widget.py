@@ -162,6 +162,7 @@ def test_a_reload_continues_the_conversation_without_duplicates(page: Page, demo
     assert transcript(dialog) == before
     ask(dialog, "Thanks!")
     expect(dialog.locator(".msg.customer[data-seq]")).to_have_count(2)
+    expect(dialog.locator(".msg.agent[data-seq]")).to_have_count(2, timeout=REPLY_TIMEOUT)  # "Thanks!" is answered
     assert Conversation.objects.count() == 1, "the reload continued the same conversation"
     assert_shows_each_stored_message_once(dialog)
 
