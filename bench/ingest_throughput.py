@@ -26,10 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import date
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +39,12 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
 
 from knowledge.chunking import chunk_sections  # noqa: E402
 from knowledge.embeddings import get_embedder  # noqa: E402
 from knowledge.ingestion import chunk_texts_for_embedding, document_upsert  # noqa: E402
-from knowledge.management.commands.eval_retrieval import load_corpus  # noqa: E402
-from knowledge.models import Audience, Chunk, IngestionRun, KnowledgeSource, Origin, SourceKind, SourceStatus  # noqa: E402
+from knowledge.management.commands.eval_retrieval import load_corpus, throwaway_source  # noqa: E402
+from knowledge.models import Chunk, IngestionRun, KnowledgeSource, Origin  # noqa: E402
 from knowledge.origins import title_from_content  # noqa: E402
 from knowledge.parsers import parse  # noqa: E402
 from knowledge.tasks import ingest_source  # noqa: E402
@@ -62,32 +58,6 @@ def write_folder(documents: list[dict[str, str]], folder: Path) -> list[tuple[st
         (folder / name).write_text(content, encoding="utf-8")
         files.append((name, title_from_content(content, "markdown") or name, content))
     return files
-
-
-@contextmanager
-def bench_source(label: str, **fields: Any) -> Iterator[KnowledgeSource]:
-    """An approved, internal source (and an inactive owner) for one measurement, deleted afterwards.
-
-    Not through the governed services: it lives for the length of a benchmark in a throw-away database.
-    """
-    name = f"{label}-{uuid.uuid4().hex[:12]}"
-    owner = get_user_model().objects.create(username=name, is_active=False)
-    source = KnowledgeSource(
-        name=name,
-        kind=SourceKind.FAQ,
-        owner=owner,
-        audience=Audience.INTERNAL,
-        status=SourceStatus.APPROVED,
-        last_reviewed_on=date.today(),
-        **fields,
-    )
-    source.compute_review_dates()
-    source.save()
-    try:
-        yield source
-    finally:
-        KnowledgeSource.objects.filter(pk=source.pk).delete()
-        get_user_model().objects.filter(pk=owner.pk).delete()
 
 
 def timed(run: Callable[[], object]) -> float:
@@ -151,7 +121,7 @@ def measure(folder: Path, per_document: list[list[str]], *, rounds: int) -> dict
     raw = [timed(lambda: embedder.embed(texts))]
     runs, unchanged = [], []
     for _ in range(rounds):
-        with bench_source("ingest-bench", origin=Origin.FOLDER, origin_config={"path": str(folder)}) as source:
+        with throwaway_source("ingest-bench", origin=Origin.FOLDER, origin_config={"path": str(folder)}) as source:
             run, seconds = run_ingestion(source)
             check(source, run, texts)
             again, unchanged_seconds = run_ingestion(source)
@@ -182,7 +152,7 @@ def measure_single(
     """Time document_upsert one document at a time, and the raw model called once per document."""
     embedder = get_embedder()
     texts = sum(len(group) for group in per_document)
-    with bench_source("upsert-bench") as source:
+    with throwaway_source("upsert-bench") as source:
         started = time.perf_counter()
         for name, title, content in files:
             document_upsert(source=source, external_id=name, title=title, content=content, content_type="markdown")

@@ -101,7 +101,7 @@ def load_corpus(directory: Path) -> list[dict[str, str]]:
 
 
 @contextmanager
-def throwaway_source(label: str = "eval-retrieval") -> Iterator[KnowledgeSource]:
+def throwaway_source(label: str = "eval-retrieval", **fields: Any) -> Iterator[KnowledgeSource]:
     """Create an approved, internal, fresh source (and an inactive owner) for one run; delete both at the end.
 
     Not through the governed source services on purpose: nothing in it ever answers a customer, it lives for the
@@ -116,6 +116,7 @@ def throwaway_source(label: str = "eval-retrieval") -> Iterator[KnowledgeSource]
         audience=Audience.INTERNAL,
         status=SourceStatus.APPROVED,
         last_reviewed_on=date.today(),
+        **fields,  # e.g. a folder origin for the ingestion benchmark
     )
     source.compute_review_dates()
     source.save()
