@@ -10,7 +10,7 @@ import os
 import socket
 import time
 
-from celery import Celery
+from celery import Celery, signals
 from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -35,6 +35,34 @@ app.conf.update(
     # task's result channel (RedisBackend.on_task_call): one more round trip in daphne before the turn is queued.
     task_annotations={"agent.run_turn": {"ignore_result": True}},
 )
+
+
+# Database connections in the worker. Celery's Django fixup closes every connection before and after every task
+# (celery 5.6 went back to that: close_if_unusable_or_obsolete() cannot see a connection a time limit interrupted
+# mid-query), so DATABASE_CONN_MAX_AGE meant nothing here and each turn opened a new PostgreSQL connection: 5-11 ms
+# plus a cold catalog cache, a quarter of a turn (docs/benchmarks.md, "Chat latency"). The fixup's closing is turned
+# off (it closes once every 2 x this many tasks) and the worker follows Django's rules instead, made safe for that
+# case: before a task, connections past DATABASE_CONN_MAX_AGE or with errors are closed, and the first query checks
+# the connection (conn_health_checks); after a task that did not succeed (an exception, a time limit) every
+# connection is closed.
+app.conf["CELERY_DB_REUSE_MAX"] = 1_000_000_000
+
+
+@signals.task_prerun.connect
+def _connections_before_task(**kwargs: object) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
+@signals.task_postrun.connect
+def _connections_after_task(state: str | None = None, **kwargs: object) -> None:
+    from django.db import close_old_connections, connections
+
+    if state == "SUCCESS":
+        close_old_connections()
+    else:
+        connections.close_all()
 
 
 app.autodiscover_tasks()
@@ -74,6 +102,16 @@ def ping(reply_channel: str | None = None) -> dict[str, object]:
 
         async_to_sync(get_channel_layer().send)(reply_channel, {"type": "pong", "worker": answer})
     return answer
+
+
+@app.task(name="steward.database_backend", soft_time_limit=5, time_limit=10)
+def database_backend() -> int:
+    """The PostgreSQL backend PID of the worker's connection (diagnostics: does the worker keep its connection?)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
 
 
 @app.task(name="steward.heartbeat", soft_time_limit=5, time_limit=10)

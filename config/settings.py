@@ -153,6 +153,25 @@ DATABASES = {
     )
 }
 DATABASES["default"]["OPTIONS"] = {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)}
+# A connection pool (psycopg_pool, Django's "pool" option) of at most this many connections per process; 0: none.
+# Opening a PostgreSQL connection costs 5-11 ms here (a backend process is forked and initialised), which the web
+# process paid on every websocket frame it stored when it closed each connection (docs/benchmarks.md, "Chat
+# latency"). config/asgi.py turns it on for daphne; Celery's prefork children keep one persistent connection each.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0, minimum=0, maximum=1000)
+if DATABASE_POOL_MAX_SIZE:
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured(
+            "DATABASE_POOL_MAX_SIZE needs DATABASE_CONN_MAX_AGE=0: a pooled connection goes back to the pool "
+            "after each request instead of being kept by its thread."
+        )
+    # Django checks each connection as it leaves the pool (conn_health_checks above: one round trip), so one broken
+    # by a server restart is replaced, not handed out.
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": min(2, DATABASE_POOL_MAX_SIZE),
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        # Seconds a thread waits for a free connection before its request fails with a clear error.
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
+    }
 
 # --- Redis: cache, Celery broker and results, Channels layer -------------------------------------------------------
 

@@ -10,12 +10,13 @@ text, so an answer can always be checked against its sources.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -192,17 +193,65 @@ class UnitCache:
 _units_cache = UnitCache()
 
 
+class SharedVectors(Protocol):
+    """Unit vectors kept across processes (the embedded responder uses the Django cache): bytes by key."""
+
+    def get_many(self, keys: list[str]) -> dict[str, bytes]: ...
+
+    def set_many(self, values: dict[str, bytes]) -> None: ...
+
+
+def units_key(model_id: str, units: Sequence[Unit]) -> str:
+    """A key for the vectors of ``units`` under ``model_id``: what is embedded decides it, nothing else."""
+    digest = hashlib.sha256("\x1e".join([model_id, *(unit.context for unit in units)]).encode()).hexdigest()
+    return f"compose-units:{digest}"
+
+
 def _embedded_units(
-    passage: Passage, embed: Callable[[list[str]], np.ndarray], model_id: str
-) -> tuple[list[Unit], np.ndarray]:
-    key = (model_id, passage.chunk_id, hash(passage.text), passage.title, passage.heading_path)
-    cached = _units_cache.get(key)
-    if cached is not None:
-        return cached
-    units = passage_units(passage.text, title=passage.title, heading=passage.heading_path)
-    vectors = embed([unit.context for unit in units]) if units else np.zeros((0, 1), dtype=np.float32)
-    _units_cache.put(key, (units, vectors))
-    return units, vectors
+    passages: Sequence[Passage],
+    embed: Callable[[list[str]], np.ndarray],
+    model_id: str,
+    shared: SharedVectors | None = None,
+) -> list[tuple[list[Unit], np.ndarray]]:
+    """Each passage's units and their vectors: from this process's cache, else ``shared``, else embedded.
+
+    Embedding a passage's units is most of a knowledge turn the first time it is quoted (a few hundred ms for a
+    long chunk on two cores); ``shared`` makes that once per deployment instead of once per worker process. What
+    is still missing is embedded in one batch.
+    """
+    found: list[tuple[list[Unit], np.ndarray] | None] = []
+    missing: dict[int, tuple[tuple[Any, ...], list[Unit], str]] = {}
+    for index, passage in enumerate(passages):
+        local_key = (model_id, passage.chunk_id, hash(passage.text), passage.title, passage.heading_path)
+        cached = _units_cache.get(local_key)
+        found.append(cached)
+        if cached is None:
+            units = passage_units(passage.text, title=passage.title, heading=passage.heading_path)
+            missing[index] = (local_key, units, units_key(model_id, units))
+    if not missing:
+        return found  # type: ignore[return-value]
+    stored = shared.get_many([key for _, units, key in missing.values() if units]) if shared is not None else {}
+    to_embed = [(index, units) for index, (_, units, key) in missing.items() if units and key not in stored]
+    vectors = embed([unit.context for _, units in to_embed for unit in units]) if to_embed else None
+    fresh: dict[str, bytes] = {}
+    start = 0
+    computed: dict[int, np.ndarray] = {}
+    for index, units in to_embed:
+        computed[index] = np.ascontiguousarray(vectors[start : start + len(units)], dtype=np.float32)  # type: ignore[index]
+        start += len(units)
+        fresh[missing[index][2]] = computed[index].tobytes()
+    for index, (local_key, units, key) in missing.items():
+        if not units:
+            value = np.zeros((0, 1), dtype=np.float32)
+        elif index in computed:
+            value = computed[index]
+        else:
+            value = np.frombuffer(stored[key], dtype=np.float32).reshape(len(units), -1)
+        found[index] = (units, value)
+        _units_cache.put(local_key, (units, value))
+    if fresh and shared is not None:
+        shared.set_many(fresh)
+    return found  # type: ignore[return-value]
 
 
 def compose(
@@ -211,6 +260,7 @@ def compose(
     embed: Callable[[list[str]], np.ndarray],
     *,
     model_id: str = "",
+    shared: SharedVectors | None = None,
 ) -> Composition | None:
     """Quote the units of ``passages`` (select_passages) closest to the embedded ``question``.
 
@@ -220,8 +270,9 @@ def compose(
         return None
     best_passage = max(passage.score for passage in passages)
     scored: list[tuple[float, float, int, Unit]] = []  # (score, similarity, passage, unit)
-    for index, passage in enumerate(passages):
-        units, vectors = _embedded_units(passage, embed, model_id)
+    for index, (passage, (units, vectors)) in enumerate(
+        zip(passages, _embedded_units(passages, embed, model_id, shared), strict=True)
+    ):
         if not units:
             continue
         similarities = vectors @ question

@@ -20,11 +20,14 @@ to verify when governance says so.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from django.core.cache import cache
+from redis.exceptions import RedisError
 
 from agent.models import Route
 from agent.responders import compose, slots
@@ -43,6 +46,8 @@ from governance.roles import Verification
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk
 from knowledge.retrieval import FAILED_BELOW, HYBRID, search
+
+logger = logging.getLogger(__name__)
 
 # A message is a bare answer when, without its identifiers, e-mails and amounts, this many words or fewer are left.
 BARE_ANSWER_WORDS = 3
@@ -101,6 +106,28 @@ def knowledge_confidence(best_score: float | None, routing: Routing | None) -> f
 def _document_chunks(document_id: int) -> list[tuple[int, int, str, str]]:
     """Return the (id, position, text, heading path) of a document's chunks: one query on (document, position)."""
     return list(Chunk.objects.filter(document_id=document_id).values_list("id", "position", "text", "heading_path"))
+
+
+class CachedUnitVectors:
+    """compose.SharedVectors on the Django cache (Redis): quoted passages' unit vectors, shared by every worker.
+
+    A cache, not a record: when Redis cannot be reached the units are embedded again, and the turn goes on.
+    """
+
+    TIMEOUT = 30 * 24 * 3600
+
+    def get_many(self, keys: list[str]) -> dict[str, bytes]:
+        try:
+            return cache.get_many(keys)
+        except RedisError as exc:
+            logger.warning("unit vectors: cache read failed (%s); embedding again", exc)
+            return {}
+
+    def set_many(self, values: dict[str, bytes]) -> None:
+        try:
+            cache.set_many(values, timeout=self.TIMEOUT)
+        except RedisError as exc:
+            logger.warning("unit vectors: cache write failed (%s)", exc)
 
 
 class EmbeddedResponder:
@@ -272,7 +299,9 @@ class EmbeddedResponder:
         composition, passages = None, []
         if confidence >= ANSWER_THRESHOLD and result.hits:
             passages = compose.select_passages(result.hits, _document_chunks(result.hits[0].document_id))
-            composition = compose.compose(vector, passages, self.embedder.embed, model_id=self.embedder.model_id)
+            composition = compose.compose(
+                vector, passages, self.embedder.embed, model_id=self.embedder.model_id, shared=CachedUnitVectors()
+            )
         if composition is None:
             return Answer(
                 text=DONT_KNOW,

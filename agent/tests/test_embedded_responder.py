@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -583,3 +584,66 @@ def test_eval_intents_reports_on_a_small_clinc_style_file(tmp_path):  # type: ig
 def test_eval_intents_refuses_to_show_test_mistakes(tmp_path):  # type: ignore[no-untyped-def]
     with pytest.raises(CommandError, match="DEV"):
         call_command("eval_intents", dataset="clinc150", path=str(tmp_path / "x.json"), errors=5)
+
+
+def _two_passages() -> list[Passage]:
+    texts = (
+        "Standard delivery to the UK takes two to three working days. Express arrives the next working day.",
+        "Orders placed before 1 pm ship the same day. Orders after that ship the next working day.",
+    )
+    return [
+        Passage(chunk_id=n, text=text, heading_path="", score=0.8, citation={"document_title": "Delivery"})
+        for n, text in enumerate(texts, start=1)
+    ]
+
+
+def test_quoted_units_are_embedded_once_in_one_batch_and_then_shared_by_every_process():
+    """The first quote of a passage embeds its units (all missing passages in one batch); a process that has not seen
+    it reads the vectors other processes stored in the cache (Redis) instead of embedding them again."""
+    from agent.responders import compose as compose_module
+    from agent.responders.embedded import CachedUnitVectors
+
+    model = get_embedder()
+    model_id = f"test-shared-{uuid.uuid4().hex}"  # nothing stored under it yet
+    calls: list[int] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return model.embed(texts)
+
+    question = model.embed(["How long does UK delivery take?"])[0]
+    first = compose(question, _two_passages(), embed, model_id=model_id, shared=CachedUnitVectors())
+    compose_module._units_cache._items.clear()  # another worker process: nothing in its own memory
+    second = compose(question, _two_passages(), embed, model_id=model_id, shared=CachedUnitVectors())
+
+    assert first is not None and second is not None
+    assert calls == [4]  # both passages' two sentences each, in one call; none the second time
+    assert second.text == first.text and "two to three working days" in first.text
+
+
+def test_an_unreachable_cache_only_costs_the_embedding_again(settings):  # type: ignore[no-untyped-def]
+    from agent.responders import compose as compose_module
+    from agent.responders.embedded import CachedUnitVectors
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    model = get_embedder()
+    model_id = f"test-no-cache-{uuid.uuid4().hex}"
+    calls: list[int] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return model.embed(texts)
+
+    question = model.embed(["How long does UK delivery take?"])[0]
+    for _ in range(2):
+        compose_module._units_cache._items.clear()
+        composition = compose(question, _two_passages(), embed, model_id=model_id, shared=CachedUnitVectors())
+        assert composition is not None and "two to three working days" in composition.text
+
+    assert calls == [4, 4]

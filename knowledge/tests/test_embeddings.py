@@ -34,8 +34,8 @@ def model() -> MiniLMEmbedder:
 
 
 def test_texts_are_batched_with_texts_of_similar_length(model: MiniLMEmbedder) -> None:
-    session = RecordingSession(model._session)
-    model._session = session  # type: ignore[assignment]
+    session = RecordingSession(model._single)
+    model._single = session  # type: ignore[assignment]
     mixed = [LONG[0], SHORT[0], LONG[1], SHORT[1], SHORT[2]]
 
     model.embed(mixed)
@@ -60,3 +60,20 @@ def test_each_row_is_its_own_texts_vector_in_the_callers_order(model: MiniLMEmbe
 def test_a_text_over_the_token_limit_is_cut_not_refused(model: MiniLMEmbedder) -> None:
     vector = model.embed([" ".join(["espresso"] * 1000)])
     assert vector.shape == (1, 384) and np.isfinite(vector).all()
+
+
+def test_one_text_runs_on_one_thread_that_does_not_spin_and_batches_on_the_pool() -> None:
+    """A question is embedded on a one-thread session without spinning (a spinning pool kept both cores busy after
+    every question); a batch uses the configured threads. Same vectors either way."""
+    model = MiniLMEmbedder(threads=2, batch_size=8)
+    single, batched = RecordingSession(model._single), RecordingSession(model._new_session(threads=2, spinning=True))
+    model._single, model._batched = single, batched  # type: ignore[assignment]
+
+    one = model.embed([SHORT[0]])
+    many = model.embed(SHORT)
+
+    assert [shape[0] for shape in single.shapes] == [1] and [shape[0] for shape in batched.shapes] == [3]
+    assert np.allclose(one[0], many[0], atol=1e-5)
+    options = MiniLMEmbedder(threads=2, batch_size=8)._single.get_session_options()
+    assert options.intra_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
