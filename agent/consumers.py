@@ -20,6 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.cache import cache
 
 from agent import messages
+from agent.models import Message
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 8 * 1024
@@ -107,12 +108,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_message(self, frame: dict[str, Any]) -> None:
         client_id = _uuid(frame.get("client_id"), "client_id")
         text = _text(frame.get("text"), "text", messages.MAX_TEXT)
-        if not await self._conversation_allows_message():
+        message = await database_sync_to_async(self._receive_message)(client_id, text)
+        if message is None:
             raise FrameError("rate_limited", "Too many messages in this conversation; please wait a minute.")
-        # Stores it, then queues the turn and echoes it to the conversation's connections (after commit).
-        message, _ = await database_sync_to_async(messages.message_receive_customer)(
-            conversation_id=self.conversation_id, client_id=client_id, text=text
-        )
         await self._send({"type": "ack", "client_id": str(client_id), "seq": message.seq})
 
     async def on_resume(self, frame: dict[str, Any]) -> None:
@@ -189,14 +187,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.tokens -= 1
         return True
 
-    async def _conversation_allows_message(self) -> bool:
+    def _receive_message(self, client_id: uuid.UUID, text: str) -> Message | None:
+        """Count the message against the conversation's limit, then store it (None: over the limit).
+
+        One trip to the worker thread for both. Storing queues the turn and echoes the message to the
+        conversation's connections, once committed.
+        """
         key = f"chat:rate:{self.conversation_id}:{int(time.time() // 60)}"
-
-        def bump() -> int:
-            cache.add(key, 0, timeout=120)
-            return cache.incr(key)
-
-        return await sync_to_async(bump, thread_sensitive=False)() <= MESSAGES_PER_MINUTE
+        cache.add(key, 0, timeout=120)
+        if cache.incr(key) > MESSAGES_PER_MINUTE:
+            return None
+        message, _ = messages.message_receive_customer(
+            conversation_id=self.conversation_id, client_id=client_id, text=text
+        )
+        return message
 
     async def _send(self, payload: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(payload))

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Q
+from django.db.models import Exists
 from django.utils import timezone
 
 from agent import identity, messages
@@ -73,14 +73,17 @@ class Reply:
 
 def run_turn(conversation_id: str) -> str:
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    if not _claim(conversation_id, worker):
+    # The claim returns the conversation as it claimed it: the first pass reads no more than its pending messages.
+    conversation = _claim(conversation_id, worker)
+    if conversation is None:
         return "busy: another worker has this conversation's turn"
     outcome = "nothing to do"
     try:
         while True:
-            conversation = Conversation.objects.get(pk=conversation_id)
-            if conversation.turn_claimed_by != worker:
-                return "busy: another worker has this conversation's turn"  # our claim went stale and was taken
+            if conversation is None:  # a later pass: read again
+                conversation = Conversation.objects.get(pk=conversation_id)
+                if conversation.turn_claimed_by != worker:
+                    return "busy: another worker has this conversation's turn"  # our claim went stale and was taken
             # Read before the pending messages: a message stored after this read has a higher seq than ``seen``.
             seen = conversation.last_seq
             pending = _pending(conversation_id)
@@ -93,19 +96,25 @@ def run_turn(conversation_id: str) -> str:
             if _release_when_idle(conversation_id, worker, seen):
                 return outcome
             # Something was stored since we looked (a message meanwhile, or the escalation's notice): look again.
+            conversation = None
     except BaseException:
         _release(conversation_id, worker)
         raise
 
 
-def _claim(conversation_id: str, worker: str) -> bool:
+# One statement that claims the conversation and returns it (the ORM's update() returns no row).
+_CLAIM_SQL = f"""
+    UPDATE {Conversation._meta.db_table} SET turn_claimed_at = %s, turn_claimed_by = %s
+    WHERE id = %s AND (turn_claimed_at IS NULL OR turn_claimed_at < %s)
+    RETURNING *
+"""
+
+
+def _claim(conversation_id: str, worker: str) -> Conversation | None:
+    """Claim the conversation for ``worker`` unless someone holds a fresh claim; return it as claimed, or None."""
     now = timezone.now()
-    return (
-        Conversation.objects.filter(
-            Q(turn_claimed_at__isnull=True) | Q(turn_claimed_at__lt=now - CLAIM_STALE_AFTER), pk=conversation_id
-        ).update(turn_claimed_at=now, turn_claimed_by=worker)
-        == 1
-    )
+    claimed = list(Conversation.objects.raw(_CLAIM_SQL, [now, worker, conversation_id, now - CLAIM_STALE_AFTER]))
+    return claimed[0] if claimed else None
 
 
 def _release(conversation_id: str, worker: str) -> None:

@@ -122,7 +122,9 @@ def audit_record(
         "config_version": config_version[:64],
         "prompt_version": prompt_version[:64],
     }
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction (two round trips on every governed write): nobody catches an
+    # error of this block and carries on in the same transaction, so the caller's own atomic block ends it.
+    with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
         tail = AuditRecord.objects.order_by("-seq").values("seq", "hash").first()
