@@ -104,7 +104,7 @@ def message_receive_customer(*, conversation_id: Any, client_id: uuid.UUID, text
         if owner == Owner.AGENT:
             from agent.tasks import run_turn
 
-            transaction.on_commit(lambda: run_turn.delay(str(conversation_id), hint=message.text))
+            transaction.on_commit(lambda: run_turn.delay(str(conversation_id)))
         push(conversation_id, serialize(message))
     return message, created
 

@@ -6,15 +6,11 @@ from celery import shared_task
 
 
 @shared_task(name="agent.run_turn", soft_time_limit=45, time_limit=60, acks_late=True)
-def run_turn(conversation_id: str, hint: str = "") -> str:
-    """Answer the conversation's unhandled customer messages (a duplicate task finds nothing to do).
-
-    ``hint``: the text of the message that queued it, embedded ahead while the turn starts (only a speed-up: the
-    turn reads what to answer from the database).
-    """
+def run_turn(conversation_id: str) -> str:
+    """Answer the conversation's unhandled customer messages (a duplicate task finds nothing to do)."""
     from agent.turn import run_turn as run
 
-    return run(conversation_id, hint=hint)
+    return run(conversation_id)
 
 
 @shared_task(name="agent.escalate_conversation", soft_time_limit=45, time_limit=60, acks_late=True)

