@@ -41,6 +41,8 @@ def test_production_mode_refuses_the_default_secret_key() -> None:
         ("STEWARD_RESPONDER", "gpt", "STEWARD_RESPONDER must be one of embedded, openai"),
         ("CELERY_TASK_TIME_LIMIT", "1", "CELERY_TASK_TIME_LIMIT must be at least 2"),
         ("CSRF_TRUSTED_ORIGINS", "support.example.com", "CSRF_TRUSTED_ORIGINS must list origins with a scheme"),
+        ("DATABASE_POOL_MAX_SIZE", "ten", "DATABASE_POOL_MAX_SIZE must be a whole number"),
+        ("DATABASE_POOL_MAX_SIZE", "8", "DATABASE_POOL_MAX_SIZE needs DATABASE_CONN_MAX_AGE=0"),
     ],
 )
 def test_a_malformed_variable_stops_start_up_with_its_name(name: str, value: str, message: str) -> None:
