@@ -489,7 +489,9 @@ def prune_common_terms(
 
 
 def _vector_literal(vector: np.ndarray) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    # tolist() makes the Python floats in one call (the same values, the same text as repr(float(x)) per element,
+    # which cost ~0.7 ms a query for 384 dimensions).
+    return "[" + ",".join(map(repr, vector.tolist())) + "]"
 
 
 # ts_rank_cd(weights, vector, query, normalization); a chunk without a search_vector ranks 0.
