@@ -211,6 +211,7 @@ def _embedded_units(
     passages: Sequence[Passage],
     embed: Callable[[list[str]], np.ndarray],
     model_id: str,
+    dimensions: int,
     shared: SharedVectors | None = None,
 ) -> list[tuple[list[Unit], np.ndarray]]:
     """Each passage's units and their vectors: from this process's cache, else ``shared``, else embedded.
@@ -231,7 +232,13 @@ def _embedded_units(
     if not missing:
         return found  # type: ignore[return-value]
     stored = shared.get_many([key for _, units, key in missing.values() if units]) if shared is not None else {}
-    to_embed = [(index, units) for index, (_, units, key) in missing.items() if units and key not in stored]
+    # A stored value must be float32 rows of ``dimensions``, one per unit; anything else is embedded again.
+    usable = {
+        key
+        for _, units, key in missing.values()
+        if units and isinstance(stored.get(key), bytes) and len(stored[key]) == len(units) * dimensions * 4
+    }
+    to_embed = [(index, units) for index, (_, units, key) in missing.items() if units and key not in usable]
     vectors = embed([unit.context for _, units in to_embed for unit in units]) if to_embed else None
     fresh: dict[str, bytes] = {}
     start = 0
@@ -246,7 +253,7 @@ def _embedded_units(
         elif index in computed:
             value = computed[index]
         else:
-            value = np.frombuffer(stored[key], dtype=np.float32).reshape(len(units), -1)
+            value = np.frombuffer(stored[key], dtype=np.float32).reshape(len(units), dimensions)
         found[index] = (units, value)
         _units_cache.put(local_key, (units, value))
     if fresh and shared is not None:
@@ -271,7 +278,7 @@ def compose(
     best_passage = max(passage.score for passage in passages)
     scored: list[tuple[float, float, int, Unit]] = []  # (score, similarity, passage, unit)
     for index, (passage, (units, vectors)) in enumerate(
-        zip(passages, _embedded_units(passages, embed, model_id, shared), strict=True)
+        zip(passages, _embedded_units(passages, embed, model_id, question.shape[0], shared), strict=True)
     ):
         if not units:
             continue

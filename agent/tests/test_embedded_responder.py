@@ -647,3 +647,30 @@ def test_an_unreachable_cache_only_costs_the_embedding_again(settings):  # type:
         assert composition is not None and "two to three working days" in composition.text
 
     assert calls == [4, 4]
+
+
+def test_a_damaged_shared_entry_is_embedded_again_not_trusted():
+    from django.core.cache import cache
+
+    from agent.responders import compose as compose_module
+    from agent.responders.compose import passage_units, units_key
+    from agent.responders.embedded import CachedUnitVectors
+
+    model = get_embedder()
+    model_id = f"test-damaged-{uuid.uuid4().hex}"
+    passages = _two_passages()
+    for passage in passages:  # a truncated value and one that is not bytes
+        units = passage_units(passage.text, title=passage.title, heading=passage.heading_path)
+        cache.set(units_key(model_id, units), b"\x00" * 12 if passage.chunk_id == 1 else "not vectors", 60)
+    calls: list[int] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return model.embed(texts)
+
+    compose_module._units_cache._items.clear()
+    question = model.embed(["How long does UK delivery take?"])[0]
+    composition = compose(question, passages, embed, model_id=model_id, shared=CachedUnitVectors())
+
+    assert composition is not None and "two to three working days" in composition.text
+    assert calls == [4]
