@@ -171,17 +171,17 @@ def messages_after(conversation_id: Any, last_seq: int, limit: int = 500) -> lis
 
 def push(conversation_id: Any, payload: dict[str, Any]) -> None:
     """Send a frame to every connection of the conversation (after commit when called inside a transaction)."""
+    message = {"type": "conversation.frame", "frame": payload}
+    transaction.on_commit(lambda: layer_call("group_send", group_name(conversation_id), message))
+
+
+def layer_call(method: str, *args: Any) -> None:
+    """Call the channel layer's ``method`` (send, group_send) from sync code, on a loop that keeps its connection."""
     layer = get_channel_layer()
-
-    def send() -> None:
-        message = {"type": "conversation.frame", "frame": payload}
-        if _in_server_thread():
-            async_to_sync(layer.group_send)(group_name(conversation_id), message)  # runs on the server's own loop
-        else:
-            sending = layer.group_send(group_name(conversation_id), message)
-            asyncio.run_coroutine_threadsafe(sending, _push_loop()).result()
-
-    transaction.on_commit(send)
+    if _in_server_thread():
+        async_to_sync(getattr(layer, method))(*args)  # runs on the server's own loop
+    else:
+        asyncio.run_coroutine_threadsafe(getattr(layer, method)(*args), _push_loop()).result()
 
 
 # Outside an ASGI server (a Celery worker), async_to_sync runs each call on a new event loop in a new thread, and

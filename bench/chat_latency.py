@@ -22,7 +22,10 @@
 5. The floor, in this process, against the same database: ``knowledge.retrieval.search`` (hybrid, public audience,
    k = 5, query embedding included) on the same questions, interleaved with the one-conversation level's turns so
    that both see the same machine load; it is measured again, alone, after the last level.
-6. From the TurnTrace and Message rows (same clock: one machine), where each turn's time went: reaching the worker,
+6. The plumbing, at one conversation: after each answer a ``ping`` frame, timed to its ``pong`` — daphne queues the
+   ``steward.ping`` task, a worker child runs it and answers through the channel layer (no database): the part of
+   a turn that a faster turn cannot remove.
+7. From the TurnTrace and Message rows (same clock: one machine), where each turn's time went: reaching the worker,
    the responder, the rest of the turn, and the push back.
 
 Processes and the database are removed on exit, Ctrl-C and SIGTERM included (``--keep-db`` keeps the seeded
@@ -324,8 +327,13 @@ async def conversation(
     opening: asyncio.Semaphore,
     gate: Gate | None = None,
     between=None,  # type: ignore[no-untyped-def]
+    pings: list[float] | None = None,
 ) -> None:
-    """One customer: start a conversation, connect, ask ``questions`` one at a time."""
+    """One customer: start a conversation, connect, ask ``questions`` one at a time.
+
+    With ``pings``, each answered question is followed by a ``ping`` frame; the time to its ``pong`` (daphne → a
+    Celery task → the channel layer → daphne, no database) is appended: the plumbing a turn cannot avoid.
+    """
     import websockets
 
     client = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
@@ -389,6 +397,8 @@ async def conversation(
                         outcome.duplicates += 1  # an agent message before this question's ack: not asked for
                 if turn.latency_ms is None:
                     continue  # lost: the next question still goes (the customer would ask again)
+                if pings is not None:
+                    await _ping(ws, frames, pings, timeout)
                 if between is not None:
                     await between(question)
             # Grace for a late second answer to the last question.
@@ -401,6 +411,20 @@ async def conversation(
             reader.cancel()
 
 
+async def _ping(ws, frames: asyncio.Queue, pings: list[float], timeout: float) -> None:  # type: ignore[no-untyped-def,type-arg]
+    t0 = time.perf_counter()
+    await ws.send(json.dumps({"type": "ping"}))
+    deadline = t0 + timeout
+    while True:
+        try:
+            frame = await asyncio.wait_for(frames.get(), max(0.0, deadline - time.perf_counter()))
+        except TimeoutError:
+            return
+        if frame.get("type") == "pong":
+            pings.append((time.perf_counter() - t0) * 1000.0)
+            return
+
+
 async def run_level(
     server: Services,
     n: int,
@@ -410,6 +434,7 @@ async def run_level(
     *,
     timeout: float,
     between=None,  # type: ignore[no-untyped-def]
+    pings: list[float] | None = None,
 ) -> tuple[Outcome, float]:
     """Run rounds of ``n`` concurrent conversations; return what happened and the seconds spent asking."""
     import httpx
@@ -436,6 +461,7 @@ async def run_level(
                         opening=opening,
                         gate=gate,
                         between=between,
+                        pings=pings,
                     )
                 )
                 for _ in range(n)
@@ -627,6 +653,7 @@ async def measure(server: Services, levels: list[int], args: argparse.Namespace)
 
     rows: list[dict[str, object]] = []
     details: dict[str, object] = {}
+    pings: list[float] = []
     for n in levels:
         out[f"load_before_{n}"] = os.getloadavg()
         outcome, seconds = await run_level(
@@ -637,6 +664,7 @@ async def measure(server: Services, levels: list[int], args: argparse.Namespace)
             args.min_replies,
             timeout=args.timeout,
             between=floor_between if n == 1 else None,
+            pings=pings if n == 1 else None,
         )
         latencies = [t.latency_ms for t in outcome.turns if t.latency_ms is not None]
         # A conversation that could not start never asked its questions: they count as lost.
@@ -663,7 +691,8 @@ async def measure(server: Services, levels: list[int], args: argparse.Namespace)
     out["load_end"] = os.getloadavg()
     floor_row = row("floor", floor, seconds=None, lost=0, duplicates=0) if floor else None
     alone_row = row("floor (alone)", alone, seconds=None, lost=0, duplicates=0)
-    table = [r for r in (floor_row, alone_row) if r is not None] + rows
+    ping_row = row("ping → pong", pings, seconds=None, lost=0, duplicates=0) if pings else None
+    table = [r for r in (floor_row, alone_row, ping_row) if r is not None] + rows
     reference = float((floor_row or alone_row)["p95_ms"])  # type: ignore[arg-type]
     print()
     print_table(table, reference)

@@ -97,10 +97,9 @@ def ping(reply_channel: str | None = None) -> dict[str, object]:
     """Prove the loop: answer with who ran the task, and push a ``pong`` to a websocket channel if one is given."""
     answer: dict[str, object] = {"pong": True, "hostname": socket.gethostname(), "pid": os.getpid(), "at": time.time()}
     if reply_channel:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
+        from agent.messages import layer_call
 
-        async_to_sync(get_channel_layer().send)(reply_channel, {"type": "pong", "worker": answer})
+        layer_call("send", reply_channel, {"type": "pong", "worker": answer})  # the way a turn's reply goes
     return answer
 
 
