@@ -373,11 +373,7 @@ async def conversation(
                 t0 = time.perf_counter()
                 await ws.send(json.dumps({"type": "message", "client_id": client_id, "text": question}))
                 deadline = t0 + timeout
-                while True:
-                    try:
-                        frame = await asyncio.wait_for(frames.get(), max(0.0, deadline - time.perf_counter()))
-                    except TimeoutError:
-                        break
+                while (frame := await _next_frame(frames, deadline)) is not None:
                     kind = frame.get("type")
                     if kind == "ack" and frame.get("client_id") == client_id:
                         turn.seq = frame["seq"]
@@ -411,15 +407,18 @@ async def conversation(
             reader.cancel()
 
 
+async def _next_frame(frames: asyncio.Queue, deadline: float) -> dict | None:  # type: ignore[type-arg]
+    """The next frame received, or None once ``deadline`` (perf_counter) has passed."""
+    try:
+        return await asyncio.wait_for(frames.get(), max(0.0, deadline - time.perf_counter()))
+    except TimeoutError:
+        return None
+
+
 async def _ping(ws, frames: asyncio.Queue, pings: list[float], timeout: float) -> None:  # type: ignore[no-untyped-def,type-arg]
     t0 = time.perf_counter()
     await ws.send(json.dumps({"type": "ping"}))
-    deadline = t0 + timeout
-    while True:
-        try:
-            frame = await asyncio.wait_for(frames.get(), max(0.0, deadline - time.perf_counter()))
-        except TimeoutError:
-            return
+    while (frame := await _next_frame(frames, t0 + timeout)) is not None:
         if frame.get("type") == "pong":
             pings.append((time.perf_counter() - t0) * 1000.0)
             return
