@@ -489,8 +489,8 @@ def prune_common_terms(
 
 
 def _vector_literal(vector: np.ndarray) -> str:
-    # tolist() makes the Python floats in one call (the same values, the same text as repr(float(x)) per element,
-    # which cost ~0.7 ms a query for 384 dimensions).
+    # tolist() makes the Python floats in one call: the same text as repr(float(x)) per element, a little faster
+    # (0.28 -> 0.23 ms for 384 dimensions here).
     return "[" + ",".join(map(repr, vector.tolist())) + "]"
 
 
