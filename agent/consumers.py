@@ -59,6 +59,20 @@ def _int(value: Any, name: str, low: int, high: int) -> int:
     return value
 
 
+def _count_this_minute(name: str, now: float | None = None) -> int:
+    """Count one more event for ``name`` in this clock minute; return the minute's count so far.
+
+    One round trip to Redis (the Django cache's own client; its RedisCache stores integers as such, so ``cache.get``
+    reads the count): "add 0 if missing, with a 2-minute expiry" and "increment" pipelined, where ``cache.add`` then
+    ``cache.incr`` take three.
+    """
+    key = cache.make_and_validate_key(f"{name}:{int((time.time() if now is None else now) // 60)}")
+    with cache._cache.get_client(key, write=True).pipeline(transaction=False) as pipe:
+        pipe.set(key, 0, ex=120, nx=True)
+        pipe.incr(key)
+        return int(pipe.execute()[1])
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         conversation_id = str(self.scope["url_route"]["kwargs"]["conversation"])
@@ -193,9 +207,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         One trip to the worker thread for both. Storing queues the turn and echoes the message to the
         conversation's connections, once committed.
         """
-        key = f"chat:rate:{self.conversation_id}:{int(time.time() // 60)}"
-        cache.add(key, 0, timeout=120)
-        if cache.incr(key) > MESSAGES_PER_MINUTE:
+        if _count_this_minute(f"chat:rate:{self.conversation_id}") > MESSAGES_PER_MINUTE:
             return None
         message, _ = messages.message_receive_customer(
             conversation_id=self.conversation_id, client_id=client_id, text=text

@@ -7,15 +7,17 @@ import asyncio
 import os
 import threading
 import uuid
+from contextlib import nullcontext
 from typing import Any
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.core import signing
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from agent.models import Author, Conversation, Message, Owner
+from config.sql import insert_parts
 
 TOKEN_SALT = "steward.conversation"
 MAX_TEXT = 4000
@@ -92,14 +94,31 @@ def message_store_customer(*, conversation_id: Any, client_id: uuid.UUID, text: 
     return message, created
 
 
-@transaction.atomic
 def message_receive_customer(*, conversation_id: Any, client_id: uuid.UUID, text: str) -> tuple[Message, bool]:
     """Store a customer's message from a live channel; return it and whether it is new.
 
     A new message is queued for a turn when the AI owns the conversation, and shown on the conversation's
     connections (and the console): both once it is committed, the turn first, from the row stored here.
+
+    The chat's hot path: one statement takes the seq and inserts the message (``_RECEIVE_SQL``), committed by
+    itself outside a transaction. When it stores nothing — an unknown conversation, a client id already stored
+    (a resend), or one stored by a concurrent resend while it waited for the row lock (the unique constraint
+    rolls the statement back, seq included) — the locked path below gives the same answers as ever.
     """
-    message, created, owner = _store_customer(conversation_id=conversation_id, client_id=client_id, text=text)
+    message = Message(
+        conversation_id=conversation_id, author=Author.CUSTOMER, client_id=client_id, text=text[:MAX_TEXT]
+    )
+    try:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():  # a savepoint only when nested
+            stored = _receive_in_one_statement(message)
+    except IntegrityError:
+        stored = None
+    if stored is None:
+        with transaction.atomic():
+            message, created, owner = _store_customer(conversation_id=conversation_id, client_id=client_id, text=text)
+    else:
+        (message.pk, message.seq, owner), created = stored, True
+        message._state.adding = False
     if created:
         if owner == Owner.AGENT:
             from agent.tasks import run_turn
@@ -107,6 +126,33 @@ def message_receive_customer(*, conversation_id: Any, client_id: uuid.UUID, text
             transaction.on_commit(lambda: run_turn.delay(str(conversation_id)))
         push(conversation_id, serialize(message))
     return message, created
+
+
+# Take the next seq under the conversation's row lock and insert the message with it, unless its client id is
+# stored already. Either both happen or neither: no seq is used up by a message that was not stored.
+_RECEIVE_SQL = f"""
+    WITH taken AS (
+        UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, updated_at = %s
+        WHERE id = %s AND NOT EXISTS (
+            SELECT 1 FROM {Message._meta.db_table} WHERE conversation_id = %s AND client_id = %s
+        )
+        RETURNING last_seq, owner
+    ), stored AS (
+        INSERT INTO {{target}} SELECT {{row}} FROM taken RETURNING id
+    )
+    SELECT stored.id, taken.last_seq, taken.owner FROM stored, taken
+"""
+
+
+def _receive_in_one_statement(message: Message) -> tuple[int, int, str] | None:
+    """Store ``message`` with the next seq in one statement; return (id, seq, owner), or None if nothing was stored."""
+    target, rows, params = insert_parts([message], expressions={"seq": "taken.last_seq"})
+    sql = _RECEIVE_SQL.format(target=target, row=rows[0])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [message.created_at, message.conversation_id, message.conversation_id, message.client_id, *params]
+        )
+        return cursor.fetchone()
 
 
 # No savepoint when nested (the turn's finish, the services): its one caller-visible failure is an exception that

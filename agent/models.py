@@ -9,6 +9,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
+from django.utils import timezone
 
 from governance.roles import Verification
 
@@ -148,7 +149,8 @@ class TurnTrace(models.Model):
     timings = models.JSONField(default=dict, blank=True)
     reply = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # When the pass began: the turn loop saves the trace with its reply, and sets this itself.
+    created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists
 from django.utils import timezone
 
@@ -41,15 +41,17 @@ from agent.responders.base import (
     TurnContext,
 )
 from agent.tools import TALK_TO_PERSON, run_action
-from analytics.events import turn_events_record
-from governance.audit import audit_record
+from analytics.events import turn_events
+from config.sql import insert_parts, insert_statement, instances_from, pipeline
+from governance.audit import audit_chained, audit_tail_queue, audit_values
 from governance.models import EventType
 from governance.roles import Verification
 
 logger = logging.getLogger(__name__)
 
 CLAIM_STALE_AFTER = timedelta(seconds=90)  # longer than the turn task's hard time limit
-HISTORY = 12
+HISTORY = 12  # messages before the first pending one: the responder's transcript
+RECENT = 6  # the customer's latest messages the escalation rules read
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 CODE = re.compile(r"\b(\d{6})\b")
 
@@ -73,25 +75,25 @@ class Reply:
 
 def run_turn(conversation_id: str) -> str:
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    # The claim returns the conversation as it claimed it: the first pass reads no more than its pending messages.
-    conversation = _claim(conversation_id, worker)
+    # The claim returns the conversation as it claimed it, with the messages the first pass reads: one round trip.
+    conversation, window = _open(conversation_id, worker, claim=True)
     if conversation is None:
         return "busy: another worker has this conversation's turn"
     outcome = "nothing to do"
     try:
         while True:
             if conversation is None:  # a later pass: read again
-                conversation = Conversation.objects.get(pk=conversation_id)
-                if conversation.turn_claimed_by != worker:
+                conversation, window = _open(conversation_id, worker, claim=False)
+                if conversation is None or conversation.turn_claimed_by != worker:
                     return "busy: another worker has this conversation's turn"  # our claim went stale and was taken
-            # Read before the pending messages: a message stored after this read has a higher seq than ``seen``.
+            # The conversation is read before the messages: a message stored after it has a higher seq than ``seen``.
             seen = conversation.last_seq
-            pending = _pending(conversation_id)
+            pending = [m for m in window if m.author == Author.CUSTOMER and not m.handled]
             if pending and conversation.owner != Owner.AGENT:
                 # A person (or the queue) owns the conversation: the AI stays silent; the person reads them.
                 Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled=True)
             elif pending:
-                seen = _one_pass(conversation, pending)
+                seen = _one_pass(conversation, pending, window)
                 outcome = "answered"
             if _release_when_idle(conversation_id, worker, seen):
                 return outcome
@@ -102,19 +104,51 @@ def run_turn(conversation_id: str) -> str:
         raise
 
 
-# One statement that claims the conversation and returns it (the ORM's update() returns no row).
+MESSAGES = Message._meta.db_table
+# Claim the conversation unless someone holds a fresh claim, and return it (the ORM's update() returns no row).
 _CLAIM_SQL = f"""
     UPDATE {Conversation._meta.db_table} SET turn_claimed_at = %s, turn_claimed_by = %s
     WHERE id = %s AND (turn_claimed_at IS NULL OR turn_claimed_at < %s)
     RETURNING *
 """
+_READ_SQL = f"SELECT * FROM {Conversation._meta.db_table} WHERE id = %s"
+# The messages a pass reads: the customer's unhandled ones (what it answers), up to HISTORY before the first of them
+# (the responder's transcript) and the customer's last RECENT (the escalation rules' texts).
+_WINDOW_SQL = f"""
+    SELECT * FROM {MESSAGES} WHERE conversation_id = %(id)s AND (
+        seq >= (
+            SELECT coalesce(min(seq), 2147483647) FROM {MESSAGES}
+            WHERE conversation_id = %(id)s AND author = %(customer)s AND NOT handled
+        ) - %(history)s
+        OR id IN (
+            SELECT id FROM {MESSAGES} WHERE conversation_id = %(id)s AND author = %(customer)s
+            ORDER BY seq DESC LIMIT %(recent)s
+        )
+    )
+    ORDER BY seq
+"""
 
 
-def _claim(conversation_id: str, worker: str) -> Conversation | None:
-    """Claim the conversation for ``worker`` unless someone holds a fresh claim; return it as claimed, or None."""
+def _open(conversation_id: str, worker: str, *, claim: bool) -> tuple[Conversation | None, list[Message]]:
+    """Claim (or, on a later pass, read) the conversation and read the pass's messages, in one round trip.
+
+    Return the conversation — None when the claim was refused or it is gone — and the messages (``_WINDOW_SQL``).
+    The messages are read by the later statement, so none stored after the conversation's ``last_seq`` was read
+    is missed: it is either in them or has a higher seq.
+    """
     now = timezone.now()
-    claimed = list(Conversation.objects.raw(_CLAIM_SQL, [now, worker, conversation_id, now - CLAIM_STALE_AFTER]))
-    return claimed[0] if claimed else None
+    with pipeline() as batch:
+        if claim:
+            head = batch.execute(_CLAIM_SQL, [now, worker, conversation_id, now - CLAIM_STALE_AFTER])
+        else:
+            head = batch.execute(_READ_SQL, [conversation_id])
+        rows = batch.execute(
+            _WINDOW_SQL, {"id": conversation_id, "customer": Author.CUSTOMER, "history": HISTORY, "recent": RECENT}
+        )
+    conversations = instances_from(head, Conversation)
+    window = instances_from(rows, Message)
+    batch.close()
+    return (conversations[0] if conversations else None), window
 
 
 def _release(conversation_id: str, worker: str) -> None:
@@ -141,21 +175,19 @@ def _release_when_idle(conversation_id: str, worker: str, seen: int) -> bool:
     return released == 1
 
 
-def _pending(conversation_id: str) -> list[Message]:
-    return list(
-        Message.objects.filter(conversation_id=conversation_id, author=Author.CUSTOMER, handled=False).order_by("seq")
-    )
-
-
-def _one_pass(conversation: Conversation, pending: list[Message]) -> int:
-    """Answer ``pending`` in one reply; return the reply's seq."""
+def _one_pass(conversation: Conversation, pending: list[Message], window: list[Message]) -> int:
+    """Answer ``pending`` in one reply; return the reply's seq. ``window``: the messages ``_open`` read."""
     started = time.perf_counter()
-    trace = TurnTrace.objects.create(
-        conversation=conversation, message_seqs=[m.seq for m in pending], responder=settings.STEWARD_RESPONDER
+    # Saved with the reply (``_finish``), or earlier when a tool call or a streamed reply needs its id (``_saved``).
+    trace = TurnTrace(
+        conversation=conversation,
+        message_seqs=[m.seq for m in pending],
+        responder=settings.STEWARD_RESPONDER,
+        created_at=timezone.now(),
     )
     state: dict[str, Any] = dict(conversation.context or {})
     try:
-        reply = _decide(conversation, pending, trace, state)
+        reply = _decide(conversation, pending, window, trace, state)
     except Exception as exc:  # noqa: BLE001 - process boundary: the customer gets an honest answer and a person
         logger.exception("turn failed for conversation %s", conversation.pk)
         trace.error = f"{exc.__class__.__name__}: {exc}"[:2000]
@@ -165,7 +197,7 @@ def _one_pass(conversation: Conversation, pending: list[Message]) -> int:
             progress=False,
         )
     trace.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    reply = _apply_escalation_rules(conversation, pending, trace, reply)
+    reply = _apply_escalation_rules(conversation, pending, window, trace, reply)
     seq = _finish(conversation, pending, trace, reply, state)
     if reply.escalate is not None:
         reason, priority, queue = reply.escalate
@@ -175,10 +207,19 @@ def _one_pass(conversation: Conversation, pending: list[Message]) -> int:
     return seq
 
 
+def _saved(trace: TurnTrace) -> TurnTrace:
+    """Return the trace, saved (status running) if it was not yet: something outside the pass refers to its id."""
+    if trace.pk is None:
+        trace.save()
+    return trace
+
+
 # --- Deciding ---------------------------------------------------------------------------------------------------------
 
 
-def _decide(conversation: Conversation, pending: list[Message], trace: TurnTrace, state: dict[str, Any]) -> Reply:
+def _decide(
+    conversation: Conversation, pending: list[Message], window: list[Message], trace: TurnTrace, state: dict[str, Any]
+) -> Reply:
     texts = tuple(m.text for m in pending)
     if identity.verification_locked(conversation):
         return Reply(
@@ -196,10 +237,10 @@ def _decide(conversation: Conversation, pending: list[Message], trace: TurnTrace
         conversation_id=str(conversation.pk),
         texts=texts,
         verification=conversation.verification,
-        transcript=_transcript(conversation, before=pending[0].seq),
+        transcript=_transcript(window, before=pending[0].seq),
         known_slots=state.get("known_slots", {}),
         pending=PendingClarification(**pendingq) if pendingq.get("intent") else None,
-        on_delta=_delta_pusher(conversation.pk, trace.pk),
+        on_delta=_delta_pusher(conversation.pk, trace),
     )
     t0 = time.perf_counter()
     responder = get_responder(settings.STEWARD_RESPONDER)
@@ -257,15 +298,16 @@ def _decide(conversation: Conversation, pending: list[Message], trace: TurnTrace
     raise TypeError(f"unknown proposal {type(proposal).__name__}")
 
 
-def _delta_pusher(conversation_id: Any, turn_id: int) -> Callable[[str], None]:
+def _delta_pusher(conversation_id: Any, trace: TurnTrace) -> Callable[[str], None]:
     """Return the streaming callback: each new piece of the reply's text goes out as a ``delta`` frame.
 
     ``text`` is the piece (the widget appends it to the turn's bubble); the stored reply's ``message`` frame replaces
-    the streamed text, which may differ from it (escalation rules, governance's wording of an action).
+    the streamed text, which may differ from it (escalation rules, governance's wording of an action). ``turn`` is
+    the trace's id: the first piece saves the trace.
     """
 
     def push(piece: str) -> None:
-        messages.push(conversation_id, {"type": "delta", "turn": turn_id, "text": piece})
+        messages.push(conversation_id, {"type": "delta", "turn": _saved(trace).pk, "text": piece})
 
     return push
 
@@ -287,7 +329,7 @@ def _tool(
         action=action,
         arguments=arguments,
         conversation_id=str(conversation.pk),
-        turn_id=str(trace.pk),
+        turn_id=str(_saved(trace).pk),
         channel=conversation.channel,
         idempotency_key=f"{conversation.pk}:{pending[-1].seq}:{action}",
     )
@@ -422,13 +464,8 @@ def _link_customer(conversation: Conversation) -> None:
         conversation.refresh_from_db()
 
 
-def _transcript(conversation: Conversation, *, before: int) -> tuple[tuple[str, str], ...]:
-    rows = (
-        Message.objects.filter(conversation=conversation, seq__lt=before)
-        .order_by("-seq")
-        .values_list("author", "text")[:HISTORY]
-    )
-    return tuple(reversed([(author, text) for author, text in rows]))
+def _transcript(window: list[Message], *, before: int) -> tuple[tuple[str, str], ...]:
+    return tuple((m.author, m.text) for m in [m for m in window if m.seq < before][-HISTORY:])
 
 
 def _record_proposal(trace: TurnTrace, proposal: Proposal, responder: Any) -> None:
@@ -443,13 +480,9 @@ def _record_proposal(trace: TurnTrace, proposal: Proposal, responder: Any) -> No
 
 
 def _apply_escalation_rules(
-    conversation: Conversation, pending: list[Message], trace: TurnTrace, reply: Reply
+    conversation: Conversation, pending: list[Message], window: list[Message], trace: TurnTrace, reply: Reply
 ) -> Reply:
-    recent = list(
-        Message.objects.filter(conversation=conversation, author=Author.CUSTOMER)
-        .order_by("-seq")
-        .values_list("text", flat=True)[:6]
-    )[::-1]
+    recent = [m.text for m in window if m.author == Author.CUSTOMER][-RECENT:]
     signals = TurnSignals.from_texts(
         recent or [m.text for m in pending],
         confidence=reply.confidence,
@@ -472,45 +505,78 @@ def _apply_escalation_rules(
     return reply
 
 
+# The reply's seq, taken under the conversation's row lock as messages.message_store_reply takes it, with the pass's
+# state saved in the same UPDATE, and the reply inserted with that seq: one statement.
+_REPLY_SQL = f"""
+    WITH taken AS (
+        UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, updated_at = %s, context = %s,
+            unresolved_turns = %s
+        WHERE id = %s RETURNING last_seq
+    )
+    INSERT INTO {{target}} SELECT {{row}} FROM taken RETURNING id, seq
+"""
+_HANDLED_SQL = f"UPDATE {MESSAGES} SET handled = true WHERE id = ANY(%s)"
+_TRACE_ID_SQL = f"SELECT nextval(pg_get_serial_sequence('{TurnTrace._meta.db_table}', 'id'))"
+
+
 def _finish(
     conversation: Conversation, pending: list[Message], trace: TurnTrace, reply: Reply, state: dict[str, Any]
 ) -> int:
-    """Store the reply, mark ``pending`` handled, save the trace, audit and record the turn (one transaction).
+    """Store the reply, mark ``pending`` handled, save the trace and the pass's state, audit and record the turn:
+    one transaction. Return the reply's seq.
 
-    Return the reply's seq.
+    It runs on every turn, between the answer and the customer seeing it, so it is written as three round trips
+    (config/sql.py): the reply with its seq, the trace's id and the audit chain's tail; then the trace, the audit
+    record (hashed on that tail) and the analytics events; then COMMIT.
     """
+    message = Message(
+        conversation_id=conversation.pk,
+        author=Author.AGENT,
+        text=reply.text,
+        citations=reply.citations,
+        choices=reply.choices,
+    )
+    target, rows, params = insert_parts([message], expressions={"seq": "taken.last_seq"})
+    context = Conversation._meta.get_field("context").get_db_prep_save(state, connection)
+    unresolved = 0 if reply.progress else conversation.unresolved_turns + 1
+    trace.status = TurnTrace.Status.FAILED if trace.error else TurnTrace.Status.DONE
+    trace.finished_at = timezone.now()
     with transaction.atomic():
-        Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled=True)
-        message = messages.message_store_reply(
-            conversation_id=conversation.pk,
-            author=Author.AGENT,
-            text=reply.text,
-            citations=reply.citations,
-            choices=reply.choices,
-        )
-        trace.status = TurnTrace.Status.FAILED if trace.error else TurnTrace.Status.DONE
+        with pipeline() as batch:
+            batch.execute(_HANDLED_SQL, [[m.pk for m in pending]])
+            stored = batch.execute(
+                _REPLY_SQL.format(target=target, row=rows[0]),
+                [message.created_at, context, unresolved, conversation.pk, *params],
+            )
+            new_trace = batch.execute(_TRACE_ID_SQL) if trace.pk is None else None
+            tail = audit_tail_queue(batch)
+        message.pk, message.seq = stored.fetchone()
+        message._state.adding = False
         trace.reply = message
-        trace.finished_at = timezone.now()
-        trace.save()
-        unresolved = 0 if reply.progress else conversation.unresolved_turns + 1
-        Conversation.objects.filter(pk=conversation.pk).update(context=state, unresolved_turns=unresolved)
-        audit_record(
-            actor=identity.principal_for(conversation),
-            event_type=EventType.CONVERSATION,
-            subject=trace,
-            conversation_id=str(conversation.pk),
-            turn_id=str(trace.pk),
-            decision="replied",
-            reason=trace.intent or "",
-            sources=[c.get("source", c.get("title", "")) for c in reply.citations],
-            data={
-                "tool_calls": [{k: c[k] for k in ("action", "decision")} for c in trace.tool_calls],
-                "confidence": trace.confidence,
-                "escalate": bool(reply.escalate),
-            },
-            prompt_version=trace.prompt_version,
+        if new_trace is None:
+            trace.save()  # saved during the pass (a tool call, a streamed reply)
+        else:
+            trace.pk = new_trace.fetchone()[0]
+        record = audit_chained(
+            audit_values(
+                actor=identity.principal_for(conversation),
+                event_type=EventType.CONVERSATION,
+                subject=trace,
+                conversation_id=str(conversation.pk),
+                turn_id=str(trace.pk),
+                decision="replied",
+                reason=trace.intent or "",
+                sources=[c.get("source", c.get("title", "")) for c in reply.citations],
+                data={
+                    "tool_calls": [{k: c[k] for k in ("action", "decision")} for c in trace.tool_calls],
+                    "confidence": trace.confidence,
+                    "escalate": bool(reply.escalate),
+                },
+                prompt_version=trace.prompt_version,
+            ),
+            tail,
         )
-        turn_events_record(
+        events = turn_events(
             conversation_id=str(conversation.pk),
             channel=conversation.channel,
             intent=trace.intent,
@@ -525,6 +591,12 @@ def _finish(
                 "total_ms": trace.timings.get("total_ms"),
             },
         )
+        with pipeline() as batch:
+            if new_trace is not None:
+                batch.execute(*insert_statement([trace]))
+            batch.execute(*insert_statement([record]))
+            batch.execute(*insert_statement(events))
+        trace._state.adding = False
         messages.push(conversation.pk, messages.serialize(message))
     return message.seq
 

@@ -65,7 +65,7 @@ def turn_event_kinds(*, answer_kind: str, tool_calls: Iterable[Mapping[str, Any]
     return events
 
 
-def turn_events_record(
+def turn_events(
     *,
     conversation_id: str,
     channel: str,
@@ -74,12 +74,10 @@ def turn_events_record(
     tool_calls: Iterable[Mapping[str, Any]],
     data: Mapping[str, Any] | None = None,
 ) -> list[AnalyticsEvent]:
-    """Record an agent turn: ``turn_answered`` (with ``data``), then what it did (see ``turn_event_kinds``).
-
-    One INSERT for all of them: this runs on every turn, inside the turn's transaction.
-    """
+    """Return, unsaved, an agent turn's events: ``turn_answered`` (with ``data``), then what it did (see
+    ``turn_event_kinds``). The turn inserts them in its own transaction, in one statement (agent.turn._finish)."""
     common = {"conversation_id": conversation_id, "channel": channel, "intent": intent}
     events = [_event(kind=EventKind.TURN_ANSWERED, data=data, **common)]
     for kind, about in turn_event_kinds(answer_kind=answer_kind, tool_calls=tool_calls):
         events.append(_event(kind=kind, data=about, **common))
-    return AnalyticsEvent.objects.bulk_create(events)
+    return events

@@ -23,6 +23,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from config.sql import Pipeline, pipeline
 from governance.models import AuditRecord, EventType
 from governance.roles import ActorKind, Principal
 
@@ -81,7 +82,21 @@ def record_hash(values: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def audit_record(
+def audit_record(*, actor: Actor, event_type: EventType | str, **details: Any) -> AuditRecord:
+    """Append one record to the audit chain, inside the caller's transaction (``details``: see ``audit_values``).
+
+    Two round trips: the chain's lock and its tail together (``audit_tail_queue``), then the record.
+    """
+    values = audit_values(actor=actor, event_type=event_type, **details)
+    with transaction.atomic(savepoint=False):
+        with pipeline() as batch:
+            tail = audit_tail_queue(batch)
+        record = audit_chained(values, tail)
+        record.save(force_insert=True)
+        return record
+
+
+def audit_values(
     *,
     actor: Actor,
     event_type: EventType | str,
@@ -98,14 +113,14 @@ def audit_record(
     data: dict[str, Any] | None = None,
     config_version: str = "",
     prompt_version: str = "",
-) -> AuditRecord:
-    """Append one record to the audit chain, inside the caller's transaction."""
+) -> dict[str, Any]:
+    """Return a record's values before it is chained (``audit_record``'s arguments, validated and as stored)."""
     if event_type not in EventType.values:
         raise ValueError(f"Unknown audit event type {event_type!r}.")
     if subject is not None:
         subject_type = subject_type or subject._meta.label_lower
         subject_id = subject_id or str(subject.pk)
-    values: dict[str, Any] = {
+    return {
         **_actor_fields(actor),
         "created_at": timezone.now(),
         "event_type": str(event_type),
@@ -122,16 +137,29 @@ def audit_record(
         "config_version": config_version[:64],
         "prompt_version": prompt_version[:64],
     }
-    # No savepoint inside the caller's transaction (two round trips on every governed write): nobody catches an
-    # error of this block and carries on in the same transaction, so the caller's own atomic block ends it.
-    with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
-        tail = AuditRecord.objects.order_by("-seq").values("seq", "hash").first()
-        values["seq"] = tail["seq"] + 1 if tail else 1
-        values["prev_hash"] = tail["hash"] if tail else GENESIS_HASH
-        values["hash"] = record_hash(values)
-        return AuditRecord.objects.create(**values)
+
+
+def audit_tail_queue(batch: Pipeline) -> Any:
+    """Queue, in the caller's transaction, the chain's lock and then the read of its tail; return the tail's cursor.
+
+    The lock (transaction-scoped) comes first and the tail is read by a later statement, so it sees every record
+    committed before the lock was granted: one pipeline, one round trip for both.
+    """
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError("The audit chain is appended inside a transaction.")
+    batch.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+    return batch.execute(_TAIL_SQL)
+
+
+_TAIL_SQL = f"SELECT seq, hash FROM {AuditRecord._meta.db_table} ORDER BY seq DESC LIMIT 1"
+
+
+def audit_chained(values: dict[str, Any], tail: Any) -> AuditRecord:
+    """Return the (unsaved) record of ``values`` appended after the tail read by ``audit_tail_queue``'s cursor."""
+    row = tail.fetchone()
+    chained = {**values, "seq": row[0] + 1 if row else 1, "prev_hash": row[1] if row else GENESIS_HASH}
+    chained["hash"] = record_hash(chained)
+    return AuditRecord(**chained)
 
 
 @dataclass(frozen=True)

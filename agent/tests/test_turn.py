@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.core import mail
+from django.db import connection
 
 from agent import turn
 from agent.demo import seed_intents
@@ -67,11 +68,20 @@ def test_a_knowledge_turn_sends_a_fixed_number_of_queries(demo_company, django_a
     message_store_customer(
         conversation_id=chat.conversation.id, client_id=uuid.uuid4(), text="How long does delivery to the UK take?"
     )
-    # Claim (returning the conversation), pending; trace; transcript, intents fingerprint, search (begin, prepare,
-    # dense, full text, commit, hits), the document's chunks; escalation (recent texts, rules); finish (begin,
-    # handled, seq, reply, trace, conversation, audit: lock, tail, record; analytics, commit); release when idle.
-    with django_assert_num_queries(26):
+    sent: list[object] = []  # per statement: the pipeline it was sent in (config.sql.pipeline), or None
+
+    def note_pipeline(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        sent.append(connection.connection._pipeline)
+        return execute(sql, params, many, context)
+
+    # Open (claim returning the conversation; the pass's messages); intents fingerprint; search (BEGIN, prepare,
+    # dense, full text, COMMIT, hits), the document's chunks; escalation rules; finish (BEGIN, handled, reply with its
+    # seq, trace id, audit lock, tail; trace, audit record, analytics; COMMIT); release when idle.
+    with django_assert_num_queries(22), connection.execute_wrapper(note_pipeline):
         assert run_turn(str(chat.conversation.id)) == "answered"
+    pipelines = {id(p): p for p in sent if p is not None}
+    # Round trips other than BEGIN and COMMIT: 3 pipelines (open; the finish's two) and 8 statements on their own.
+    assert (len(pipelines), sent.count(None)) == (3, 8)
 
 
 def test_a_message_stored_during_a_pass_is_answered_in_the_next_one(demo_company, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -81,8 +91,8 @@ def test_a_message_stored_during_a_pass_is_answered_in_the_next_one(demo_company
     )
     one_pass = turn._one_pass
 
-    def one_pass_then_a_message_arrives(conversation, pending):  # type: ignore[no-untyped-def]
-        seq = one_pass(conversation, pending)
+    def one_pass_then_a_message_arrives(conversation, pending, window):  # type: ignore[no-untyped-def]
+        seq = one_pass(conversation, pending, window)
         if pending[0].pk == first.pk:  # its own task would find the claim taken: this run must answer it
             message_store_customer(conversation_id=conversation.pk, client_id=uuid.uuid4(), text="thanks!")
         return seq

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
-from analytics.events import event_record, turn_event_kinds, turn_events_record
+from analytics.events import event_record, turn_event_kinds, turn_events
 from analytics.models import AnalyticsEvent, EventKind
+from config.sql import insert_statement
 
 
 def test_a_turn_that_answered_from_knowledge_is_a_knowledge_answer() -> None:
@@ -48,15 +49,17 @@ def test_an_unknown_kind_is_refused() -> None:
 
 @pytest.mark.django_db
 def test_a_turn_is_recorded_in_one_insert_with_its_channel_and_intent(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
-    with django_assert_num_queries(1):
-        turn_events_record(
-            conversation_id="c-1",
-            channel="web_chat",
-            intent="refund_request",
-            answer_kind="",
-            tool_calls=[{"action": "refund", "decision": "needs_approval", "reason": "above the limit"}],
-            data={"confidence": 0.91},
-        )
+    events = turn_events(
+        conversation_id="c-1",
+        channel="web_chat",
+        intent="refund_request",
+        answer_kind="",
+        tool_calls=[{"action": "refund", "decision": "needs_approval", "reason": "above the limit"}],
+        data={"confidence": 0.91},
+    )
+    with django_assert_num_queries(1), connection.cursor() as cursor:
+        cursor.execute(*insert_statement(events))
+        assert len(cursor.fetchall()) == 3
     rows = list(AnalyticsEvent.objects.order_by("pk").values_list("kind", "channel", "intent", "conversation_id"))
     assert [kind for kind, *_ in rows] == ["turn_answered", "action_proposed", "approval_requested"]
     assert {tuple(rest) for _, *rest in rows} == {("web_chat", "refund_request", "c-1")}
