@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Exists
 from django.utils import timezone
 
@@ -42,7 +42,7 @@ from agent.responders.base import (
 )
 from agent.tools import TALK_TO_PERSON, run_action
 from analytics.events import turn_events
-from config.sql import insert_parts, insert_statement, instances_from, pipeline
+from config.sql import insert_parts, insert_statement, instances_from, pipeline, transaction_pipeline
 from governance.audit import audit_chained, audit_tail_queue, audit_values
 from governance.models import EventType
 from governance.roles import Verification
@@ -104,7 +104,7 @@ def run_turn(conversation_id: str) -> str:
         raise
 
 
-MESSAGES = Message._meta.db_table
+MESSAGES, CONVERSATIONS = Message._meta.db_table, Conversation._meta.db_table
 # Claim the conversation unless someone holds a fresh claim, and return it (the ORM's update() returns no row).
 _CLAIM_SQL = f"""
     UPDATE {Conversation._meta.db_table} SET turn_claimed_at = %s, turn_claimed_by = %s
@@ -509,14 +509,17 @@ def _apply_escalation_rules(
 # state saved in the same UPDATE, and the reply inserted with that seq: one statement.
 _REPLY_SQL = f"""
     WITH taken AS (
-        UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, updated_at = %s, context = %s,
-            unresolved_turns = %s
+        UPDATE {CONVERSATIONS} SET last_seq = last_seq + 1, updated_at = %s, context = %s, unresolved_turns = %s
         WHERE id = %s RETURNING last_seq
     )
     INSERT INTO {{target}} SELECT {{row}} FROM taken RETURNING id, seq
 """
 _HANDLED_SQL = f"UPDATE {MESSAGES} SET handled = true WHERE id = ANY(%s)"
-_TRACE_ID_SQL = f"SELECT nextval(pg_get_serial_sequence('{TurnTrace._meta.db_table}', 'id'))"
+# The reply's id for the trace sent with it: the conversation's message with the seq it just took.
+_REPLY_ID_SQL = f"""(
+    SELECT m.id FROM {MESSAGES} m JOIN {CONVERSATIONS} c ON m.conversation_id = c.id AND m.seq = c.last_seq
+    WHERE c.id = %s
+)"""
 
 
 def _finish(
@@ -525,9 +528,9 @@ def _finish(
     """Store the reply, mark ``pending`` handled, save the trace and the pass's state, audit and record the turn:
     one transaction. Return the reply's seq.
 
-    It runs on every turn, between the answer and the customer seeing it, so it is written as three round trips
-    (config/sql.py): the reply with its seq, the trace's id and the audit chain's tail; then the trace, the audit
-    record (hashed on that tail) and the analytics events; then COMMIT.
+    It runs on every turn, between the answer and the customer seeing it, so it is two round trips
+    (config/sql.py): BEGIN, the pending messages handled, the reply with its seq and the pass's state, the trace,
+    the audit chain's lock and tail; then the audit record (hashed on that tail), the analytics events and COMMIT.
     """
     message = Message(
         conversation_id=conversation.pk,
@@ -541,22 +544,23 @@ def _finish(
     unresolved = 0 if reply.progress else conversation.unresolved_turns + 1
     trace.status = TurnTrace.Status.FAILED if trace.error else TurnTrace.Status.DONE
     trace.finished_at = timezone.now()
-    with transaction.atomic():
-        with pipeline() as batch:
-            batch.execute(_HANDLED_SQL, [[m.pk for m in pending]])
-            stored = batch.execute(
-                _REPLY_SQL.format(target=target, row=rows[0]),
-                [message.created_at, context, unresolved, conversation.pk, *params],
-            )
-            new_trace = batch.execute(_TRACE_ID_SQL) if trace.pk is None else None
-            tail = audit_tail_queue(batch)
+    # An upsert when the pass saved it already (a tool call, a streamed reply).
+    trace_sql = insert_statement(
+        [trace], expressions={"reply_id": (_REPLY_ID_SQL, [conversation.pk])}, upsert=trace.pk is not None
+    )
+    with transaction_pipeline() as batch:
+        batch.execute(_HANDLED_SQL, [[m.pk for m in pending]])
+        stored = batch.execute(
+            _REPLY_SQL.format(target=target, row=rows[0]),
+            [message.created_at, context, unresolved, conversation.pk, *params],
+        )
+        saved = batch.execute(*trace_sql)
+        tail = audit_tail_queue(batch)
+        batch.sync()
         message.pk, message.seq = stored.fetchone()
         message._state.adding = False
-        trace.reply = message
-        if new_trace is None:
-            trace.save()  # saved during the pass (a tool call, a streamed reply)
-        else:
-            trace.pk = new_trace.fetchone()[0]
+        trace.pk, trace.reply = saved.fetchone()[0], message
+        trace._state.adding = False
         record = audit_chained(
             audit_values(
                 actor=identity.principal_for(conversation),
@@ -591,13 +595,9 @@ def _finish(
                 "total_ms": trace.timings.get("total_ms"),
             },
         )
-        with pipeline() as batch:
-            if new_trace is not None:
-                batch.execute(*insert_statement([trace]))
-            batch.execute(*insert_statement([record]))
-            batch.execute(*insert_statement(events))
-        trace._state.adding = False
-        messages.push(conversation.pk, messages.serialize(message))
+        batch.execute(*insert_statement([record]))
+        batch.execute(*insert_statement(events))
+        messages.push(conversation.pk, messages.serialize(message))  # once committed
     return message.seq
 
 

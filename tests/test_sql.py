@@ -7,8 +7,8 @@ import uuid
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from agent.models import Conversation, Message
-from config.sql import insert_parts, insert_statement, instances_from, pipeline
+from agent.models import Conversation, Message, TurnTrace
+from config.sql import insert_parts, insert_statement, instances_from, pipeline, transaction_pipeline
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,3 +77,48 @@ def test_instances_from_load_every_column_in_the_models_order_with_its_conversio
     with connection.cursor() as cursor, pytest.raises(ValueError, match="every column"):
         cursor.execute("SELECT id FROM agent_conversation")
         instances_from(cursor, Conversation)
+
+
+def test_a_transaction_pipeline_commits_with_its_last_statements_then_runs_on_commit_callbacks() -> None:
+    conversation = Conversation.objects.create()
+    seen: list[int] = []
+    with transaction_pipeline() as batch:
+        batch.execute("UPDATE agent_conversation SET last_seq = 1 WHERE id = %s", [conversation.pk])
+        batch.sync()
+        batch.execute("UPDATE agent_conversation SET last_seq = last_seq + 1 WHERE id = %s", [conversation.pk])
+        transaction.on_commit(lambda: seen.append(Conversation.objects.get(pk=conversation.pk).last_seq))
+    assert seen == [2] and connection.get_autocommit() and not connection.in_atomic_block
+
+
+def test_a_failed_transaction_pipeline_commits_nothing() -> None:
+    conversation = Conversation.objects.create()
+    Message.objects.create(conversation=conversation, seq=1, author="customer", text="hi")
+    seen: list[str] = []
+    with pytest.raises(IntegrityError), transaction_pipeline() as batch:
+        batch.execute("UPDATE agent_conversation SET last_seq = 5 WHERE id = %s", [conversation.pk])
+        batch.sync()
+        batch.execute(*insert_statement([Message(conversation=conversation, seq=1, author="agent", text="x")]))
+        transaction.on_commit(lambda: seen.append("committed"))
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == 0 and seen == []
+
+
+def test_inside_a_callers_transaction_a_transaction_pipeline_leaves_the_commit_to_it() -> None:
+    conversation = Conversation.objects.create()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with transaction_pipeline() as batch:
+            batch.execute("UPDATE agent_conversation SET last_seq = 4 WHERE id = %s", [conversation.pk])
+        raise RuntimeError("the caller rolls back")
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == 0
+
+
+def test_an_upsert_inserts_or_updates_by_primary_key() -> None:
+    conversation = Conversation.objects.create()
+    trace = TurnTrace(conversation=conversation, intent="first")
+    with connection.cursor() as cursor:
+        cursor.execute(*insert_statement([trace]))
+        trace.pk = cursor.fetchone()[0]
+        trace.intent = "second"
+        cursor.execute(*insert_statement([trace], upsert=True))
+    assert list(TurnTrace.objects.values_list("pk", "intent")) == [(trace.pk, "second")]
+    with pytest.raises(ValueError, match="primary key"):
+        insert_statement([TurnTrace(conversation=conversation)], upsert=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 
+import psycopg
 import pytest
 from django.core import mail
 from django.db import connection
@@ -62,26 +63,36 @@ def test_a_knowledge_question_gets_a_quoted_answer_with_its_citation(demo_compan
     assert AuditRecord.objects.filter(event_type=EventType.CONVERSATION, decision="replied").exists()
 
 
-def test_a_knowledge_turn_sends_a_fixed_number_of_queries(demo_company, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_a_knowledge_turn_sends_a_fixed_number_of_queries_and_round_trips(  # type: ignore[no-untyped-def]
+    demo_company, django_assert_num_queries, monkeypatch
+) -> None:
     Chat().say("How long does delivery to the UK take?")  # the intent table and the term statistics are cached
     chat = Chat()
     message_store_customer(
         conversation_id=chat.conversation.id, client_id=uuid.uuid4(), text="How long does delivery to the UK take?"
     )
-    sent: list[object] = []  # per statement: the pipeline it was sent in (config.sql.pipeline), or None
+    alone: list[str] = []  # statements sent by themselves, not in a pipeline (config.sql)
+    flushes: list[str] = []  # each sends a pipeline's queued statements and a Sync: one round trip
 
-    def note_pipeline(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        sent.append(connection.connection._pipeline)
+    def note_alone(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if connection.connection._pipeline is None:
+            alone.append(sql)
         return execute(sql, params, many, context)
 
+    for method in ("sync", "__exit__"):
+        original = getattr(psycopg.Pipeline, method)
+        monkeypatch.setattr(
+            psycopg.Pipeline, method, lambda self, *a, _o=original, _m=method: (flushes.append(_m), _o(self, *a))[1]
+        )
+
     # Open (claim returning the conversation; the pass's messages); intents fingerprint; search (BEGIN, prepare,
-    # dense, full text, COMMIT, hits), the document's chunks; escalation rules; finish (BEGIN, handled, reply with its
-    # seq, trace id, audit lock, tail; trace, audit record, analytics; COMMIT); release when idle.
-    with django_assert_num_queries(22), connection.execute_wrapper(note_pipeline):
+    # dense, full text, COMMIT, hits), the document's chunks; escalation rules; finish (BEGIN, handled, reply with
+    # its seq, trace, audit lock, tail; audit record, analytics, COMMIT); release when idle.
+    with django_assert_num_queries(22), connection.execute_wrapper(note_alone):
         assert run_turn(str(chat.conversation.id)) == "answered"
-    pipelines = {id(p): p for p in sent if p is not None}
-    # Round trips other than BEGIN and COMMIT: 3 pipelines (open; the finish's two) and 8 statements on their own.
-    assert (len(pipelines), sent.count(None)) == (3, 8)
+    # Round trips: the open, the finish's two (its COMMIT in the second); 8 statements on their own; the search's
+    # BEGIN and COMMIT. 13 in all, the last (release) after the customer has the reply.
+    assert (len(alone), flushes) == (8, ["__exit__", "sync", "__exit__"])
 
 
 def test_a_message_stored_during_a_pass_is_answered_in_the_next_one(demo_company, monkeypatch) -> None:  # type: ignore[no-untyped-def]
