@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
+from django.db.models import QuerySet
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from governance.models import EscalationRule, EscalationTrigger
@@ -355,21 +356,23 @@ def escalation_summary(results: Sequence[RuleResult]) -> EscalationSummary:
     return EscalationSummary(True, reason, top.priority, queue)
 
 
-def load_escalation_rules() -> list[EscalationRuleSpec]:
-    """Return the enabled escalation rules as plain data, most severe first (one query)."""
-    rows = EscalationRule.objects.filter(enabled=True).order_by("priority", "name")
-    return [
-        EscalationRuleSpec(
-            name=row["name"],
-            trigger=row["trigger"],
-            threshold=row["threshold"],
-            keywords=tuple(row["keywords"]),
-            account_tiers=tuple(row["account_tiers"]),
-            queue=row["queue"],
-            priority=row["priority"],
-            enabled=row["enabled"],
-        )
-        for row in rows.values(
-            "name", "trigger", "threshold", "keywords", "account_tiers", "queue", "priority", "enabled"
-        )
-    ]
+RULE_FIELDS = ("name", "trigger", "threshold", "keywords", "account_tiers", "queue", "priority", "enabled")
+
+
+def escalation_rules_query() -> QuerySet[EscalationRule, tuple[Any, ...]]:
+    """The enabled escalation rules' ``RULE_FIELDS``, most severe first."""
+    return EscalationRule.objects.filter(enabled=True).order_by("priority", "name").values_list(*RULE_FIELDS)
+
+
+def load_escalation_rules(rows: Iterable[Sequence[Any]] | None = None) -> list[EscalationRuleSpec]:
+    """Return the enabled escalation rules as plain data, most severe first (one query).
+
+    ``rows``: ``escalation_rules_query()``'s rows when the caller read them already (the turn loop does, with its
+    other reads).
+    """
+    specs = []
+    for row in escalation_rules_query() if rows is None else rows:
+        values = dict(zip(RULE_FIELDS, row, strict=True))
+        values["keywords"], values["account_tiers"] = tuple(values["keywords"]), tuple(values["account_tiers"])
+        specs.append(EscalationRuleSpec(**values))
+    return specs

@@ -26,7 +26,14 @@ from django.db.models import Exists
 from django.utils import timezone
 
 from agent import identity, messages
-from agent.escalation import TurnSignals, escalation_summary, evaluate_escalation, load_escalation_rules
+from agent.escalation import (
+    EscalationRuleSpec,
+    TurnSignals,
+    escalation_rules_query,
+    escalation_summary,
+    evaluate_escalation,
+    load_escalation_rules,
+)
 from agent.handoff import escalate as escalate_conversation
 from agent.models import Author, Conversation, Message, Owner, TurnTrace
 from agent.responders import get_responder
@@ -40,6 +47,7 @@ from agent.responders.base import (
     ToolCall,
     TurnContext,
 )
+from agent.responders.router import INTENTS_FINGERPRINT_SQL
 from agent.tools import TALK_TO_PERSON, run_action
 from analytics.events import turn_events
 from config.sql import insert_parts, insert_statement, instances_from, pipeline, transaction_pipeline
@@ -76,24 +84,26 @@ class Reply:
 def run_turn(conversation_id: str) -> str:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     # The claim returns the conversation as it claimed it, with the messages the first pass reads: one round trip.
-    conversation, window = _open(conversation_id, worker, claim=True)
+    opened = _open(conversation_id, worker, claim=True)
+    conversation = opened.conversation
     if conversation is None:
         return "busy: another worker has this conversation's turn"
     outcome = "nothing to do"
     try:
         while True:
             if conversation is None:  # a later pass: read again
-                conversation, window = _open(conversation_id, worker, claim=False)
+                opened = _open(conversation_id, worker, claim=False)
+                conversation = opened.conversation
                 if conversation is None or conversation.turn_claimed_by != worker:
                     return "busy: another worker has this conversation's turn"  # our claim went stale and was taken
             # The conversation is read before the messages: a message stored after it has a higher seq than ``seen``.
             seen = conversation.last_seq
-            pending = [m for m in window if m.author == Author.CUSTOMER and not m.handled]
+            pending = [m for m in opened.window if m.author == Author.CUSTOMER and not m.handled]
             if pending and conversation.owner != Owner.AGENT:
                 # A person (or the queue) owns the conversation: the AI stays silent; the person reads them.
                 Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled=True)
             elif pending:
-                seen = _one_pass(conversation, pending, window)
+                seen = _one_pass(conversation, pending, opened)
                 outcome = "answered"
             if _release_when_idle(conversation_id, worker, seen):
                 return outcome
@@ -129,12 +139,22 @@ _WINDOW_SQL = f"""
 """
 
 
-def _open(conversation_id: str, worker: str, *, claim: bool) -> tuple[Conversation | None, list[Message]]:
-    """Claim (or, on a later pass, read) the conversation and read the pass's messages, in one round trip.
+@dataclass
+class Opened:
+    """What a pass reads before it begins (``_open``)."""
 
-    Return the conversation — None when the claim was refused or it is gone — and the messages (``_WINDOW_SQL``).
-    The messages are read by the later statement, so none stored after the conversation's ``last_seq`` was read
-    is missed: it is either in them or has a higher seq.
+    conversation: Conversation | None  # None: the claim was refused, or the conversation is gone
+    window: list[Message]  # _WINDOW_SQL
+    intents_fingerprint: str  # for the responder (TurnContext.intents_fingerprint)
+    escalation_rules: list[EscalationRuleSpec]
+
+
+def _open(conversation_id: str, worker: str, *, claim: bool) -> Opened:
+    """Claim (or, on a later pass, read) the conversation, and read the pass's messages and the configuration it
+    checks every time (the intents' fingerprint, the escalation rules): one round trip.
+
+    The messages are read by a later statement than the conversation, so none stored after its ``last_seq`` was
+    read is missed: it is either in them or has a higher seq.
     """
     now = timezone.now()
     with pipeline() as batch:
@@ -145,10 +165,17 @@ def _open(conversation_id: str, worker: str, *, claim: bool) -> tuple[Conversati
         rows = batch.execute(
             _WINDOW_SQL, {"id": conversation_id, "customer": Author.CUSTOMER, "history": HISTORY, "recent": RECENT}
         )
+        fingerprint = batch.execute(INTENTS_FINGERPRINT_SQL)
+        rules = batch.execute(*escalation_rules_query().query.sql_with_params())
     conversations = instances_from(head, Conversation)
-    window = instances_from(rows, Message)
+    opened = Opened(
+        conversation=conversations[0] if conversations else None,
+        window=instances_from(rows, Message),
+        intents_fingerprint=fingerprint.fetchone()[0],
+        escalation_rules=load_escalation_rules(rules.fetchall()),
+    )
     batch.close()
-    return (conversations[0] if conversations else None), window
+    return opened
 
 
 def _release(conversation_id: str, worker: str) -> None:
@@ -175,8 +202,8 @@ def _release_when_idle(conversation_id: str, worker: str, seen: int) -> bool:
     return released == 1
 
 
-def _one_pass(conversation: Conversation, pending: list[Message], window: list[Message]) -> int:
-    """Answer ``pending`` in one reply; return the reply's seq. ``window``: the messages ``_open`` read."""
+def _one_pass(conversation: Conversation, pending: list[Message], opened: Opened) -> int:
+    """Answer ``pending`` in one reply; return the reply's seq. ``opened``: what ``_open`` read."""
     started = time.perf_counter()
     # Saved with the reply (``_finish``), or earlier when a tool call or a streamed reply needs its id (``_saved``).
     trace = TurnTrace(
@@ -187,7 +214,7 @@ def _one_pass(conversation: Conversation, pending: list[Message], window: list[M
     )
     state: dict[str, Any] = dict(conversation.context or {})
     try:
-        reply = _decide(conversation, pending, window, trace, state)
+        reply = _decide(conversation, pending, opened, trace, state)
     except Exception as exc:  # noqa: BLE001 - process boundary: the customer gets an honest answer and a person
         logger.exception("turn failed for conversation %s", conversation.pk)
         trace.error = f"{exc.__class__.__name__}: {exc}"[:2000]
@@ -197,7 +224,7 @@ def _one_pass(conversation: Conversation, pending: list[Message], window: list[M
             progress=False,
         )
     trace.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    reply = _apply_escalation_rules(conversation, pending, window, trace, reply)
+    reply = _apply_escalation_rules(conversation, pending, opened, trace, reply)
     seq = _finish(conversation, pending, trace, reply, state)
     if reply.escalate is not None:
         reason, priority, queue = reply.escalate
@@ -218,7 +245,7 @@ def _saved(trace: TurnTrace) -> TurnTrace:
 
 
 def _decide(
-    conversation: Conversation, pending: list[Message], window: list[Message], trace: TurnTrace, state: dict[str, Any]
+    conversation: Conversation, pending: list[Message], opened: Opened, trace: TurnTrace, state: dict[str, Any]
 ) -> Reply:
     texts = tuple(m.text for m in pending)
     if identity.verification_locked(conversation):
@@ -237,10 +264,11 @@ def _decide(
         conversation_id=str(conversation.pk),
         texts=texts,
         verification=conversation.verification,
-        transcript=_transcript(window, before=pending[0].seq),
+        transcript=_transcript(opened.window, before=pending[0].seq),
         known_slots=state.get("known_slots", {}),
         pending=PendingClarification(**pendingq) if pendingq.get("intent") else None,
         on_delta=_delta_pusher(conversation.pk, trace),
+        intents_fingerprint=opened.intents_fingerprint,
     )
     t0 = time.perf_counter()
     responder = get_responder(settings.STEWARD_RESPONDER)
@@ -480,9 +508,9 @@ def _record_proposal(trace: TurnTrace, proposal: Proposal, responder: Any) -> No
 
 
 def _apply_escalation_rules(
-    conversation: Conversation, pending: list[Message], window: list[Message], trace: TurnTrace, reply: Reply
+    conversation: Conversation, pending: list[Message], opened: Opened, trace: TurnTrace, reply: Reply
 ) -> Reply:
-    recent = [m.text for m in window if m.author == Author.CUSTOMER][-RECENT:]
+    recent = [m.text for m in opened.window if m.author == Author.CUSTOMER][-RECENT:]
     signals = TurnSignals.from_texts(
         recent or [m.text for m in pending],
         confidence=reply.confidence,
@@ -492,7 +520,7 @@ def _apply_escalation_rules(
         refund_amount=reply.refund_amount,
         account_tier=(conversation.context or {}).get("account_tier", ""),
     )
-    results = evaluate_escalation(load_escalation_rules(), signals)
+    results = evaluate_escalation(opened.escalation_rules, signals)
     trace.escalation = [result.as_dict() for result in results]
     summary = escalation_summary(results)
     if summary.fired and reply.escalate is None:

@@ -65,6 +65,9 @@ class TurnContext:
     # A streaming responder calls this with each new piece of the reply's text, as the customer may see it, while the
     # model writes; the turn loop pushes it as a "delta" frame. Provisional: the stored reply is what counts.
     on_delta: Callable[[str], None] | None = None
+    # The enabled intents' fingerprint (router.INTENTS_FINGERPRINT_SQL), read by the turn loop with its other reads;
+    # None: a responder that routes by intents reads it itself.
+    intents_fingerprint: str | None = None
 
     @classmethod
     def for_customer(

@@ -144,7 +144,7 @@ class EmbeddedResponder:
 
     def propose(self, context: TurnContext) -> Proposal:
         """Return the proposal for this turn (see the module docstring)."""
-        table = configured_table(self.embedder)
+        table = configured_table(self.embedder, context.intents_fingerprint)
         proposal = self._propose(context, table)
         return replace(proposal, config_version=short_fingerprint(table))
 

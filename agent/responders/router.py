@@ -167,7 +167,7 @@ class IntentTable:
 
 # --- The table of the configured intents ---------------------------------------------------------------------------
 
-_FINGERPRINT_SQL = f"""
+INTENTS_FINGERPRINT_SQL = f"""
     SELECT md5(coalesce(string_agg(
         concat_ws(chr(31), name, route, action, slots::text, threshold, array_to_string(examples, chr(30))),
         chr(29) ORDER BY name), ''))
@@ -180,7 +180,7 @@ _lock = threading.Lock()
 def intents_fingerprint() -> str:
     """Return a digest of every enabled intent's routing fields (one query)."""
     with connection.cursor() as cursor:
-        cursor.execute(_FINGERPRINT_SQL)
+        cursor.execute(INTENTS_FINGERPRINT_SQL)
         return cursor.fetchone()[0]
 
 
@@ -196,9 +196,13 @@ def spec_from_row(intent: Intent) -> IntentSpec:
     )
 
 
-def configured_table(embedder: Any) -> IntentTable:
-    """Return the table of the enabled intents, rebuilt only when their rows or the embedding model changed."""
-    key = f"{embedder.model_id}:{intents_fingerprint()}"
+def configured_table(embedder: Any, fingerprint: str | None = None) -> IntentTable:
+    """Return the table of the enabled intents, rebuilt only when their rows or the embedding model changed.
+
+    ``fingerprint``: ``INTENTS_FINGERPRINT_SQL``'s result when the caller read it already (the turn loop does, with
+    its other reads); else it is read here.
+    """
+    key = f"{embedder.model_id}:{fingerprint or intents_fingerprint()}"
     table = _cache.get(key)
     if table is not None:
         return table

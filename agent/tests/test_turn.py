@@ -85,14 +85,14 @@ def test_a_knowledge_turn_sends_a_fixed_number_of_queries_and_round_trips(  # ty
             psycopg.Pipeline, method, lambda self, *a, _o=original, _m=method: (flushes.append(_m), _o(self, *a))[1]
         )
 
-    # Open (claim returning the conversation; the pass's messages); intents fingerprint; search (BEGIN, prepare,
-    # dense, full text, COMMIT, hits), the document's chunks; escalation rules; finish (BEGIN, handled, reply with
+    # Open (claim returning the conversation, the pass's messages, intents fingerprint, escalation rules); search
+    # (BEGIN, prepare, dense, full text, COMMIT, hits), the document's chunks; finish (BEGIN, handled, reply with
     # its seq, trace, audit lock, tail; audit record, analytics, COMMIT); release when idle.
     with django_assert_num_queries(22), connection.execute_wrapper(note_alone):
         assert run_turn(str(chat.conversation.id)) == "answered"
-    # Round trips: the open, the finish's two (its COMMIT in the second); 8 statements on their own; the search's
-    # BEGIN and COMMIT. 13 in all, the last (release) after the customer has the reply.
-    assert (len(alone), flushes) == (8, ["__exit__", "sync", "__exit__"])
+    # Round trips: the open, the finish's two (its COMMIT in the second); 6 statements on their own; the search's
+    # BEGIN and COMMIT. 11 in all, the last (release) after the customer has the reply.
+    assert (len(alone), flushes) == (6, ["__exit__", "sync", "__exit__"])
 
 
 def test_a_message_stored_during_a_pass_is_answered_in_the_next_one(demo_company, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -102,8 +102,8 @@ def test_a_message_stored_during_a_pass_is_answered_in_the_next_one(demo_company
     )
     one_pass = turn._one_pass
 
-    def one_pass_then_a_message_arrives(conversation, pending, window):  # type: ignore[no-untyped-def]
-        seq = one_pass(conversation, pending, window)
+    def one_pass_then_a_message_arrives(conversation, pending, opened):  # type: ignore[no-untyped-def]
+        seq = one_pass(conversation, pending, opened)
         if pending[0].pk == first.pk:  # its own task would find the claim taken: this run must answer it
             message_store_customer(conversation_id=conversation.pk, client_id=uuid.uuid4(), text="thanks!")
         return seq
