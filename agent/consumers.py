@@ -210,7 +210,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if _count_this_minute(f"chat:rate:{self.conversation_id}") > MESSAGES_PER_MINUTE:
             return None
         message, _ = messages.message_receive_customer(
-            conversation_id=self.conversation_id, client_id=client_id, text=text
+            conversation_id=self.conversation_id, client_id=client_id, text=text, connection_channel=self.channel_name
         )
         return message
 

@@ -94,11 +94,14 @@ def message_store_customer(*, conversation_id: Any, client_id: uuid.UUID, text: 
     return message, created
 
 
-def message_receive_customer(*, conversation_id: Any, client_id: uuid.UUID, text: str) -> tuple[Message, bool]:
+def message_receive_customer(
+    *, conversation_id: Any, client_id: uuid.UUID, text: str, connection_channel: str = ""
+) -> tuple[Message, bool]:
     """Store a customer's message from a live channel; return it and whether it is new.
 
-    A new message is queued for a turn when the AI owns the conversation, and shown on the conversation's
-    connections (and the console): both once it is committed, the turn first, from the row stored here.
+    A new message is queued for a turn when the AI owns the conversation, and shown on the conversation's other
+    connections (``connection_channel``, the one it came from, has its ``ack``): both once it is committed, the turn
+    first, from the row stored here.
 
     The chat's hot path: one statement takes the seq and inserts the message (``_RECEIVE_SQL``), committed by
     itself outside a transaction. When it stores nothing — an unknown conversation, a client id already stored
@@ -124,7 +127,7 @@ def message_receive_customer(*, conversation_id: Any, client_id: uuid.UUID, text
             from agent.tasks import run_turn
 
             transaction.on_commit(lambda: run_turn.delay(str(conversation_id)))
-        push(conversation_id, serialize(message))
+        push(conversation_id, serialize(message), skip=connection_channel)
     return message, created
 
 
@@ -215,9 +218,10 @@ def messages_after(conversation_id: Any, last_seq: int, limit: int = 500) -> lis
     return [serialize(message) for message in rows]
 
 
-def push(conversation_id: Any, payload: dict[str, Any]) -> None:
-    """Send a frame to every connection of the conversation (after commit when called inside a transaction)."""
-    message = {"type": "conversation.frame", "frame": payload}
+def push(conversation_id: Any, payload: dict[str, Any], *, skip: str = "") -> None:
+    """Send a frame to every connection of the conversation but the channel ``skip`` (after commit when called inside
+    a transaction)."""
+    message = {"type": "conversation.frame", "frame": payload, **({"skip": skip} if skip else {})}
     transaction.on_commit(lambda: layer_call("group_send", group_name(conversation_id), message))
 
 

@@ -193,7 +193,7 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "config.channel_layer.RedisChannelLayer",  # channels_redis's, cheaper group_send
         # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels_redis blocks in BZPOPMIN while a
         # connection is idle: the read timed out first and every websocket quiet for 5 s died with 1011. Read longer.
         "CONFIG": {

@@ -133,8 +133,9 @@ class CustomerSocket:
         raise AssertionError(f"the server did not close the connection within {timeout:.0f} s.\n{self.transcript()}")
 
     def message_seqs(self) -> list[int]:
-        """The seq of every message frame received, in the order received (duplicates kept)."""
-        return [frame["seq"] for frame in self.frames if frame["type"] == "message"]
+        """The seq of every message this connection has, in the order received (duplicates kept): its own messages
+        by their ``ack`` (the sender gets no ``message`` frame of them), the others' by their ``message`` frame."""
+        return [frame["seq"] for frame in self.frames if frame["type"] in ("message", "ack")]
 
     def transcript(self) -> str:
         return "frames received:\n" + "\n".join(json.dumps(frame, ensure_ascii=False)[:400] for frame in self.frames)

@@ -317,6 +317,24 @@ def send_within_the_frame_limit(chat: CustomerSocket, text: str) -> dict:  # typ
         return frame
 
 
+def test_a_message_is_acknowledged_to_its_connection_and_shown_on_the_conversations_others(demo_company_served) -> None:  # type: ignore[no-untyped-def]
+    conversation = conversation_open(demo_company_served.http)
+    with (
+        CustomerSocket(demo_company_served, conversation) as sender,
+        CustomerSocket(demo_company_served, conversation) as other_tab,
+    ):
+        client_id = sender.say("How long does delivery to the UK take?")
+        ack = sender.wait_for(is_ack(client_id), what="the ack")
+        echo = other_tab.wait_for(
+            lambda frame: frame.get("client_id") == client_id, what="the message on the other tab"
+        )
+        sender.wait_for(is_agent_message(after_seq=ack["seq"]), what="the answer")
+        other_tab.wait_for(is_agent_message(after_seq=ack["seq"]), what="the answer on the other tab")
+
+    assert (echo["type"], echo["seq"], echo["author"]) == ("message", ack["seq"], "customer")
+    assert not [f for f in sender.frames if f["type"] == "message" and f.get("client_id") == client_id]
+
+
 def test_a_conversation_takes_twenty_customer_messages_a_minute_across_its_connections(demo_company_served) -> None:  # type: ignore[no-untyped-def]
     from agent.consumers import MESSAGES_PER_MINUTE
     from agent.models import Message

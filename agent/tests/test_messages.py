@@ -22,7 +22,7 @@ def queued(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
 
     calls: list[str] = []
     monkeypatch.setattr(tasks.run_turn, "delay", calls.append)
-    monkeypatch.setattr(messages, "push", lambda conversation_id, payload: None)
+    monkeypatch.setattr(messages, "push", lambda conversation_id, payload, skip="": None)
     return calls
 
 
