@@ -17,7 +17,6 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.core.cache import cache
 
 from agent import messages
 from agent.models import Message
@@ -26,8 +25,7 @@ PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 8 * 1024
 # Per connection: a burst of BURST frames, refilled at RATE frames a second (token bucket).
 BURST, RATE = 8, 1.0
-# Per conversation, across all its connections: at most this many customer messages a minute.
-MESSAGES_PER_MINUTE = 20
+# Per conversation, across all its connections: agent.messages.MESSAGES_PER_MINUTE customer messages a minute.
 CLOSE_FORBIDDEN = 4403
 CLOSE_FLOOD = 4429
 
@@ -57,20 +55,6 @@ def _int(value: Any, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise FrameError("bad_frame", f"{name} must be a whole number from {low} to {high}.")
     return value
-
-
-def _count_this_minute(name: str, now: float | None = None) -> int:
-    """Count one more event for ``name`` in this clock minute; return the minute's count so far.
-
-    One round trip to Redis (the Django cache's own client; its RedisCache stores integers as such, so ``cache.get``
-    reads the count): "add 0 if missing, with a 2-minute expiry" and "increment" pipelined, where ``cache.add`` then
-    ``cache.incr`` take three.
-    """
-    key = cache.make_and_validate_key(f"{name}:{int((time.time() if now is None else now) // 60)}")
-    with cache._cache.get_client(key, write=True).pipeline(transaction=False) as pipe:
-        pipe.set(key, 0, ex=120, nx=True)
-        pipe.incr(key)
-        return int(pipe.execute()[1])
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -202,16 +186,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return True
 
     def _receive_message(self, client_id: uuid.UUID, text: str) -> Message | None:
-        """Count the message against the conversation's limit, then store it (None: over the limit).
+        """Store the message (None: the conversation is over its per-minute limit).
 
-        One trip to the worker thread for both. Storing queues the turn and echoes the message to the
-        conversation's connections, once committed.
+        Storing queues the turn and shows the message on the conversation's other connections, once committed.
         """
-        if _count_this_minute(f"chat:rate:{self.conversation_id}") > MESSAGES_PER_MINUTE:
+        try:
+            message, _ = messages.message_receive_customer(
+                conversation_id=self.conversation_id,
+                client_id=client_id,
+                text=text,
+                connection_channel=self.channel_name,
+            )
+        except messages.MessageRateLimited:
             return None
-        message, _ = messages.message_receive_customer(
-            conversation_id=self.conversation_id, client_id=client_id, text=text, connection_channel=self.channel_name
-        )
         return message
 
     async def _send(self, payload: dict[str, Any]) -> None:

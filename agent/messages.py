@@ -8,6 +8,7 @@ import os
 import threading
 import uuid
 from contextlib import nullcontext
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import SyncToAsync, async_to_sync
@@ -21,6 +22,12 @@ from config.sql import insert_parts
 
 TOKEN_SALT = "steward.conversation"
 MAX_TEXT = 4000
+# Per conversation, across all its connections: at most this many customer messages stored in any 60 seconds.
+MESSAGES_PER_MINUTE = 20
+
+
+class MessageRateLimited(Exception):
+    """The conversation has had ``MESSAGES_PER_MINUTE`` customer messages in the last minute; this one is not stored."""
 
 
 def group_name(conversation_id: uuid.UUID | str) -> str:
@@ -71,12 +78,17 @@ def _next_seq(conversation_id: Any) -> int:
     return _lock_and_take_seq(conversation_id)[0]
 
 
-def _store_customer(*, conversation_id: Any, client_id: uuid.UUID, text: str) -> tuple[Message, bool, str]:
+def _store_customer(
+    *, conversation_id: Any, client_id: uuid.UUID, text: str, limit: int | None = None
+) -> tuple[Message, bool, str]:
     seq, owner = _lock_and_take_seq(conversation_id)  # takes the lock before the duplicate check
     existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
     if existing is not None:
         transaction.set_rollback(True)  # give the sequence number back
         return existing, False, owner
+    if limit is not None and _recent_customer_messages(conversation_id).count() >= limit:
+        transaction.set_rollback(True)
+        raise MessageRateLimited(conversation_id)
     message = Message.objects.create(
         conversation_id=conversation_id,
         seq=seq,
@@ -101,12 +113,13 @@ def message_receive_customer(
 
     A new message is queued for a turn when the AI owns the conversation, and shown on the conversation's other
     connections (``connection_channel``, the one it came from, has its ``ack``): both once it is committed, the turn
-    first, from the row stored here.
+    first, from the row stored here. A new message beyond ``MESSAGES_PER_MINUTE`` raises ``MessageRateLimited``
+    (a resend of a stored one is answered whatever the count).
 
-    The chat's hot path: one statement takes the seq and inserts the message (``_RECEIVE_SQL``), committed by
-    itself outside a transaction. When it stores nothing — an unknown conversation, a client id already stored
-    (a resend), or one stored by a concurrent resend while it waited for the row lock (the unique constraint
-    rolls the statement back, seq included) — the locked path below gives the same answers as ever.
+    The chat's hot path: one statement checks the limit, takes the seq and inserts the message (``_RECEIVE_SQL``),
+    committed by itself outside a transaction. When it stores nothing — an unknown conversation, a client id
+    already stored (a resend), the limit reached, or a concurrent resend stored while it waited for the row lock
+    (the unique constraint rolls the statement back, seq included) — the locked path below tells which.
     """
     message = Message(
         conversation_id=conversation_id, author=Author.CUSTOMER, client_id=client_id, text=text[:MAX_TEXT]
@@ -118,7 +131,9 @@ def message_receive_customer(
         stored = None
     if stored is None:
         with transaction.atomic():
-            message, created, owner = _store_customer(conversation_id=conversation_id, client_id=client_id, text=text)
+            message, created, owner = _store_customer(
+                conversation_id=conversation_id, client_id=client_id, text=text, limit=MESSAGES_PER_MINUTE
+            )
     else:
         (message.pk, message.seq, owner), created = stored, True
         message._state.adding = False
@@ -132,13 +147,18 @@ def message_receive_customer(
 
 
 # Take the next seq under the conversation's row lock and insert the message with it, unless its client id is
-# stored already. Either both happen or neither: no seq is used up by a message that was not stored.
+# stored already or the conversation is at its limit. Either both happen or neither: no seq is used up by a message
+# that was not stored. (The limit is counted as the statement starts: two connections racing at the limit may
+# both get in; the locked path counts exactly.)
 _RECEIVE_SQL = f"""
     WITH taken AS (
         UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, updated_at = %s
         WHERE id = %s AND NOT EXISTS (
             SELECT 1 FROM {Message._meta.db_table} WHERE conversation_id = %s AND client_id = %s
-        )
+        ) AND (
+            SELECT count(*) FROM {Message._meta.db_table}
+            WHERE conversation_id = %s AND author = 'customer' AND created_at > %s
+        ) < %s
         RETURNING last_seq, owner
     ), stored AS (
         INSERT INTO {{target}} SELECT {{row}} FROM taken RETURNING id
@@ -147,13 +167,27 @@ _RECEIVE_SQL = f"""
 """
 
 
+RATE_WINDOW = timedelta(seconds=60)
+
+
+def _recent_customer_messages(conversation_id: Any) -> Any:
+    return Message.objects.filter(
+        conversation_id=conversation_id, author=Author.CUSTOMER, created_at__gt=timezone.now() - RATE_WINDOW
+    )
+
+
 def _receive_in_one_statement(message: Message) -> tuple[int, int, str] | None:
     """Store ``message`` with the next seq in one statement; return (id, seq, owner), or None if nothing was stored."""
     target, rows, params = insert_parts([message], expressions={"seq": "taken.last_seq"})
     sql = _RECEIVE_SQL.format(target=target, row=rows[0])
     with connection.cursor() as cursor:
         cursor.execute(
-            sql, [message.created_at, message.conversation_id, message.conversation_id, message.client_id, *params]
+            sql,
+            [
+                *(message.created_at, message.conversation_id, message.conversation_id, message.client_id),
+                *(message.conversation_id, message.created_at - RATE_WINDOW, MESSAGES_PER_MINUTE),
+                *params,
+            ],
         )
         return cursor.fetchone()
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from agent import messages
 from agent.messages import conversation_start, message_receive_customer
@@ -120,16 +122,32 @@ def test_a_concurrent_resend_that_wins_the_lock_is_returned_without_a_gap(queued
     assert list(Message.objects.values_list("seq", flat=True)) == [1]
 
 
-def test_the_per_minute_count_takes_one_round_trip_and_expires() -> None:
-    from django.core.cache import cache
+def test_a_conversation_takes_twenty_new_messages_a_minute_and_answers_resends_beyond(queued) -> None:  # type: ignore[no-untyped-def]
+    conversation = conversation_start()
+    ids = [uuid.uuid4() for _ in range(messages.MESSAGES_PER_MINUTE)]
+    for client_id in ids:
+        message_receive_customer(conversation_id=conversation.id, client_id=client_id, text="hi")
 
-    from agent.consumers import _count_this_minute
+    with pytest.raises(messages.MessageRateLimited):
+        message_receive_customer(conversation_id=conversation.id, client_id=uuid.uuid4(), text="one too many")
+    again, created = message_receive_customer(conversation_id=conversation.id, client_id=ids[0], text="hi")
+    assert not created and again.seq == 1  # a resend of a stored message is still acknowledged
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == messages.MESSAGES_PER_MINUTE  # no seq used
 
-    name, now = f"test:rate:{uuid.uuid4()}", 1_800_000_000.0
-    assert [_count_this_minute(name, now) for _ in range(3)] == [1, 2, 3]
-    assert _count_this_minute(name, now + 60) == 1  # the next minute starts again
-    key = cache.make_and_validate_key(f"{name}:{int(now // 60)}")
-    client = cache._cache.get_client(key)
-    assert 0 < client.ttl(key) <= 120
-    assert cache.get(f"{name}:{int(now // 60)}") == 3
-    client.delete(key, cache.make_and_validate_key(f"{name}:{int(now // 60) + 1}"))
+    # The window slides: messages older than a minute no longer count.
+    Message.objects.filter(conversation=conversation, seq__lte=5).update(
+        created_at=timezone.now() - timedelta(seconds=61)
+    )
+    message, created = message_receive_customer(conversation_id=conversation.id, client_id=uuid.uuid4(), text="ok")
+    assert created and message.seq == messages.MESSAGES_PER_MINUTE + 1
+
+
+def test_the_limit_holds_on_the_locked_path_too(queued) -> None:  # type: ignore[no-untyped-def]
+    conversation = conversation_start()
+    for _ in range(messages.MESSAGES_PER_MINUTE):
+        message_receive_customer(conversation_id=conversation.id, client_id=uuid.uuid4(), text="hi")
+    with pytest.raises(messages.MessageRateLimited), transaction.atomic():
+        messages._store_customer(
+            conversation_id=conversation.id, client_id=uuid.uuid4(), text="x", limit=messages.MESSAGES_PER_MINUTE
+        )
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == messages.MESSAGES_PER_MINUTE
