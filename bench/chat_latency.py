@@ -25,8 +25,8 @@
 6. The plumbing, at one conversation: after each answer a ``ping`` frame, timed to its ``pong`` — daphne queues the
    ``steward.ping`` task, a worker child runs it and answers through the channel layer (no database): the part of
    a turn that a faster turn cannot remove.
-7. From the TurnTrace and Message rows (same clock: one machine), where each turn's time went: reaching the worker,
-   the responder, the rest of the turn, and the push back.
+7. From the TurnTrace and Message rows (same clock: one machine), where each turn's time went: reaching the worker
+   and reading the conversation, the responder, the rest of the turn, and the reply's transaction and push back.
 
 Processes and the database are removed on exit, Ctrl-C and SIGTERM included (``--keep-db`` keeps the seeded
 database for another run with ``--database NAME``; a database given with ``--database`` is never dropped).
@@ -478,9 +478,10 @@ async def run_level(
 def breakdown(turns: list[Turn]) -> dict[str, float]:
     """Split each answered turn at the database's timestamps; return the median of each part, in milliseconds.
 
-    to_store: send → the customer message stored (daphne); to_worker: → the TurnTrace row (push of the echo,
-    Celery dispatch, claim); responder: responder_ms; rest_of_turn: the rest of the pass up to the reply's row
-    (identity, transcript, escalation rules); finish_and_push: → received (trace, audit, commit, channel layer).
+    to_store: send → the customer message's row is built (daphne; its ``created_at``); to_worker: → the pass
+    begins (``TurnTrace.created_at``: the store, the Celery publish and hand-over, the claim and the opening reads);
+    responder: responder_ms; rest_of_turn: the rest of the pass up to the reply's row (identity, escalation rules);
+    finish_and_push: → received (the reply's transaction, the channel layer, daphne).
     """
     from agent.models import Author, Message, TurnTrace
 
