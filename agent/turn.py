@@ -117,11 +117,11 @@ def run_turn(conversation_id: str) -> str:
 MESSAGES, CONVERSATIONS = Message._meta.db_table, Conversation._meta.db_table
 # Claim the conversation unless someone holds a fresh claim, and return it (the ORM's update() returns no row).
 _CLAIM_SQL = f"""
-    UPDATE {Conversation._meta.db_table} SET turn_claimed_at = %s, turn_claimed_by = %s
+    UPDATE {CONVERSATIONS} SET turn_claimed_at = %s, turn_claimed_by = %s
     WHERE id = %s AND (turn_claimed_at IS NULL OR turn_claimed_at < %s)
     RETURNING *
 """
-_READ_SQL = f"SELECT * FROM {Conversation._meta.db_table} WHERE id = %s"
+_READ_SQL = f"SELECT * FROM {CONVERSATIONS} WHERE id = %s"
 # The messages a pass reads: the customer's unhandled ones (what it answers), up to HISTORY before the first of them
 # (the responder's transcript) and the customer's last RECENT (the escalation rules' texts).
 _WINDOW_SQL = f"""
