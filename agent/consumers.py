@@ -25,7 +25,6 @@ PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 8 * 1024
 # Per connection: a burst of BURST frames, refilled at RATE frames a second (token bucket).
 BURST, RATE = 8, 1.0
-# Per conversation, across all its connections: agent.messages.MESSAGES_PER_MINUTE customer messages a minute.
 CLOSE_FORBIDDEN = 4403
 CLOSE_FLOOD = 4429
 

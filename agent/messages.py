@@ -22,8 +22,8 @@ from config.sql import insert_parts
 
 TOKEN_SALT = "steward.conversation"
 MAX_TEXT = 4000
-# Per conversation, across all its connections: at most this many customer messages stored in any 60 seconds.
-MESSAGES_PER_MINUTE = 20
+# Per conversation, across all its connections: at most this many customer messages stored in any RATE_WINDOW.
+MESSAGES_PER_MINUTE, RATE_WINDOW = 20, timedelta(seconds=60)
 
 
 class MessageRateLimited(Exception):
@@ -165,9 +165,6 @@ _RECEIVE_SQL = f"""
     )
     SELECT stored.id, taken.last_seq, taken.owner FROM stored, taken
 """
-
-
-RATE_WINDOW = timedelta(seconds=60)
 
 
 def _recent_customer_messages(conversation_id: Any) -> Any:
