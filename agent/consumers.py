@@ -195,6 +195,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 client_id=client_id,
                 text=text,
                 connection_channel=self.channel_name,
+                embed_ahead=True,
             )
         except messages.MessageRateLimited:
             return None

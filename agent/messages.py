@@ -17,6 +17,7 @@ from django.core import signing
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from agent import query_vectors
 from agent.models import Author, Conversation, Message, Owner
 from config.sql import insert_parts
 
@@ -107,14 +108,15 @@ def message_store_customer(*, conversation_id: Any, client_id: uuid.UUID, text: 
 
 
 def message_receive_customer(
-    *, conversation_id: Any, client_id: uuid.UUID, text: str, connection_channel: str = ""
+    *, conversation_id: Any, client_id: uuid.UUID, text: str, connection_channel: str = "", embed_ahead: bool = False
 ) -> tuple[Message, bool]:
     """Store a customer's message from a live channel; return it and whether it is new.
 
     A new message is queued for a turn when the AI owns the conversation, and shown on the conversation's other
     connections (``connection_channel``, the one it came from, has its ``ack``): both once it is committed, the turn
     first, from the row stored here. A new message beyond ``MESSAGES_PER_MINUTE`` raises ``MessageRateLimited``
-    (a resend of a stored one is answered whatever the count).
+    (a resend of a stored one is answered whatever the count). ``embed_ahead``: embed the new message's text in this
+    process while its turn waits for a worker, when it can (agent/query_vectors.py); the turn is told to take it.
 
     The chat's hot path: one statement checks the limit, takes the seq and inserts the message (``_RECEIVE_SQL``),
     committed by itself outside a transaction. When it stores nothing — an unknown conversation, a client id
@@ -141,7 +143,12 @@ def message_receive_customer(
         if owner == Owner.AGENT:
             from agent.tasks import run_turn
 
-            transaction.on_commit(lambda: run_turn.delay(str(conversation_id)))
+            # Started once the message is stored: the embedding thread would slow the store (the GIL) more than the
+            # publish and the worker's hand-over, which it overlaps.
+            ahead = embed_ahead and query_vectors.embed_ahead(conversation_id, client_id, message.text)
+            transaction.on_commit(
+                lambda: run_turn.delay(str(conversation_id), embedded_ahead=str(client_id) if ahead else "")
+            )
         push(conversation_id, serialize(message), skip=connection_channel)
     return message, created
 

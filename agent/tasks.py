@@ -6,11 +6,13 @@ from celery import shared_task
 
 
 @shared_task(name="agent.run_turn", soft_time_limit=45, time_limit=60, acks_late=True)
-def run_turn(conversation_id: str) -> str:
-    """Answer the conversation's unhandled customer messages (a duplicate task finds nothing to do)."""
+def run_turn(conversation_id: str, embedded_ahead: str = "") -> str:
+    """Answer the conversation's unhandled customer messages (a duplicate task finds nothing to do).
+
+    ``embedded_ahead``: the client id of the message whose question the web process is embeding (query_vectors)."""
     from agent.turn import run_turn as run
 
-    return run(conversation_id)
+    return run(conversation_id, embedded_ahead=embedded_ahead)
 
 
 @shared_task(name="agent.escalate_conversation", soft_time_limit=45, time_limit=60, acks_late=True)

@@ -25,7 +25,7 @@ from django.db import connection
 from django.db.models import Exists
 from django.utils import timezone
 
-from agent import identity, messages
+from agent import identity, messages, query_vectors
 from agent.escalation import (
     EscalationRuleSpec,
     TurnSignals,
@@ -81,7 +81,9 @@ class Reply:
 # --- The loop ---------------------------------------------------------------------------------------------------------
 
 
-def run_turn(conversation_id: str) -> str:
+def run_turn(conversation_id: str, *, embedded_ahead: str = "") -> str:
+    """Answer the conversation's pending messages; ``embedded_ahead``: the client id of the message whose question the
+    web process embedded for this turn (agent/query_vectors.py)."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     # The claim returns the conversation as it claimed it, with the messages the first pass reads: one round trip.
     opened = _open(conversation_id, worker, claim=True)
@@ -103,8 +105,11 @@ def run_turn(conversation_id: str) -> str:
                 # A person (or the queue) owns the conversation: the AI stays silent; the person reads them.
                 Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled=True)
             elif pending:
-                seen = _one_pass(conversation, pending, opened)
+                seen, released = _one_pass(conversation, pending, opened, worker, embedded_ahead)
                 outcome = "answered"
+                if released:  # together with the reply: nothing was waiting
+                    return outcome
+            embedded_ahead = ""  # for the first pass only
             if _release_when_idle(conversation_id, worker, seen):
                 return outcome
             # Something was stored since we looked (a message meanwhile, or the escalation's notice): look again.
@@ -202,8 +207,11 @@ def _release_when_idle(conversation_id: str, worker: str, seen: int) -> bool:
     return released == 1
 
 
-def _one_pass(conversation: Conversation, pending: list[Message], opened: Opened) -> int:
-    """Answer ``pending`` in one reply; return the reply's seq. ``opened``: what ``_open`` read."""
+def _one_pass(
+    conversation: Conversation, pending: list[Message], opened: Opened, worker: str, embedded_ahead: str = ""
+) -> tuple[int, bool]:
+    """Answer ``pending`` in one reply; return the reply's seq and whether ``worker``'s claim was released with it
+    (``_finish``). ``opened``: what ``_open`` read."""
     started = time.perf_counter()
     # Saved with the reply (``_finish``), or earlier when a tool call or a streamed reply needs its id (``_saved``).
     trace = TurnTrace(
@@ -214,7 +222,7 @@ def _one_pass(conversation: Conversation, pending: list[Message], opened: Opened
     )
     state: dict[str, Any] = dict(conversation.context or {})
     try:
-        reply = _decide(conversation, pending, opened, trace, state)
+        reply = _decide(conversation, pending, opened, trace, state, embedded_ahead)
     except Exception as exc:  # noqa: BLE001 - process boundary: the customer gets an honest answer and a person
         logger.exception("turn failed for conversation %s", conversation.pk)
         trace.error = f"{exc.__class__.__name__}: {exc}"[:2000]
@@ -225,13 +233,14 @@ def _one_pass(conversation: Conversation, pending: list[Message], opened: Opened
         )
     trace.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
     reply = _apply_escalation_rules(conversation, pending, opened, trace, reply)
-    seq = _finish(conversation, pending, trace, reply, state)
+    # An escalation hands over after the reply, still under the claim: the claim is released afterwards.
+    seq, released = _finish(conversation, pending, trace, reply, state, release=worker if not reply.escalate else "")
     if reply.escalate is not None:
         reason, priority, queue = reply.escalate
         escalate_conversation(
             Conversation.objects.get(pk=conversation.pk), reason=reason, priority=priority, queue=queue
         )
-    return seq
+    return seq, released
 
 
 def _saved(trace: TurnTrace) -> TurnTrace:
@@ -245,7 +254,12 @@ def _saved(trace: TurnTrace) -> TurnTrace:
 
 
 def _decide(
-    conversation: Conversation, pending: list[Message], opened: Opened, trace: TurnTrace, state: dict[str, Any]
+    conversation: Conversation,
+    pending: list[Message],
+    opened: Opened,
+    trace: TurnTrace,
+    state: dict[str, Any],
+    embedded_ahead: str = "",
 ) -> Reply:
     texts = tuple(m.text for m in pending)
     if identity.verification_locked(conversation):
@@ -269,6 +283,7 @@ def _decide(
         pending=PendingClarification(**pendingq) if pendingq.get("intent") else None,
         on_delta=_delta_pusher(conversation.pk, trace),
         intents_fingerprint=opened.intents_fingerprint,
+        query_vector=_vector_ahead(conversation.pk, pending[-1], embedded_ahead),
     )
     t0 = time.perf_counter()
     responder = get_responder(settings.STEWARD_RESPONDER)
@@ -324,6 +339,13 @@ def _decide(
             confidence=proposal.confidence,
         )
     raise TypeError(f"unknown proposal {type(proposal).__name__}")
+
+
+def _vector_ahead(conversation_id: Any, latest: Message, embedded_ahead: str) -> Callable[[], Any] | None:
+    """The latest message's embedding as the web process computed it, when it did (TurnContext.query_vector)."""
+    if not embedded_ahead or str(latest.client_id) != embedded_ahead:
+        return None
+    return lambda: query_vectors.take(conversation_id, embedded_ahead)
 
 
 def _delta_pusher(conversation_id: Any, trace: TurnTrace) -> Callable[[str], None]:
@@ -543,6 +565,17 @@ _REPLY_SQL = f"""
     INSERT INTO {{target}} SELECT {{row}} FROM taken RETURNING id, seq
 """
 _HANDLED_SQL = f"UPDATE {MESSAGES} SET handled = true WHERE id = ANY(%s)"
+# The claim released with the reply when no customer message waits (_release_when_idle's rule). The reply's UPDATE
+# holds the conversation's row lock, which a message being stored takes for its seq: a message committed before this
+# statement began is seen here (the claim is kept and the loop answers it); one stored later waits for this
+# transaction, and its turn task finds the claim released.
+_RELEASE_SQL = f"""
+    UPDATE {CONVERSATIONS} SET turn_claimed_at = NULL, turn_claimed_by = ''
+    WHERE id = %s AND turn_claimed_by = %s AND NOT EXISTS (
+        SELECT 1 FROM {MESSAGES} WHERE conversation_id = %s AND author = %s AND NOT handled
+    )
+    RETURNING 1
+"""
 # The reply's id for the trace sent with it: the conversation's message with the seq it just took.
 _REPLY_ID_SQL = f"""(
     SELECT m.id FROM {MESSAGES} m JOIN {CONVERSATIONS} c ON m.conversation_id = c.id AND m.seq = c.last_seq
@@ -551,10 +584,17 @@ _REPLY_ID_SQL = f"""(
 
 
 def _finish(
-    conversation: Conversation, pending: list[Message], trace: TurnTrace, reply: Reply, state: dict[str, Any]
-) -> int:
-    """Store the reply, mark ``pending`` handled, save the trace and the pass's state, audit and record the turn:
-    one transaction. Return the reply's seq.
+    conversation: Conversation,
+    pending: list[Message],
+    trace: TurnTrace,
+    reply: Reply,
+    state: dict[str, Any],
+    *,
+    release: str = "",
+) -> tuple[int, bool]:
+    """Store the reply, mark ``pending`` handled, save the trace and the pass's state, audit and record the turn, and
+    release ``release``'s claim unless a customer message waits: one transaction. Return the reply's seq and whether
+    the claim was released.
 
     It runs on every turn, between the answer and the customer seeing it, so it is two round trips
     (config/sql.py): BEGIN, the pending messages handled, the reply with its seq and the pass's state, the trace,
@@ -583,6 +623,8 @@ def _finish(
             [message.created_at, context, unresolved, conversation.pk, *params],
         )
         saved = batch.execute(*trace_sql)
+        if release:
+            released = batch.execute(_RELEASE_SQL, [conversation.pk, release, conversation.pk, Author.CUSTOMER])
         tail = audit_tail_queue(batch)
         batch.sync()
         message.pk, message.seq = stored.fetchone()
@@ -626,7 +668,7 @@ def _finish(
         batch.execute(*insert_statement([record]))
         batch.execute(*insert_statement(events))
         messages.push(conversation.pk, messages.serialize(message))  # once committed
-    return message.seq
+    return message.seq, bool(release) and released.fetchone() is not None
 
 
 def escalate(conversation_id: str, reason: str) -> str:

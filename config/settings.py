@@ -242,6 +242,8 @@ STEWARD_EMBEDDINGS = env_choice("STEWARD_EMBEDDINGS", "embedded", ["embedded", "
 STEWARD_EMBEDDING_DIMENSIONS = env_int("STEWARD_EMBEDDING_DIMENSIONS", 384, minimum=1, maximum=16000)
 STEWARD_EMBEDDING_THREADS = env_int("STEWARD_EMBEDDING_THREADS", 2, minimum=1, maximum=64)
 STEWARD_EMBEDDING_BATCH_SIZE = env_int("STEWARD_EMBEDDING_BATCH_SIZE", 16, minimum=1, maximum=512)
+# The web process embeds a customer's question while its turn waits for a worker (agent/query_vectors.py).
+STEWARD_EMBED_AHEAD = env_bool("STEWARD_EMBED_AHEAD", True)
 EMBEDDINGS_BASE_URL = env_url("EMBEDDINGS_BASE_URL", OPENAI_BASE_URL, schemes=["http", "https"])
 EMBEDDINGS_API_KEY = env_str("EMBEDDINGS_API_KEY", OPENAI_API_KEY)
 EMBEDDINGS_MODEL = env_str("EMBEDDINGS_MODEL", None)

@@ -68,6 +68,9 @@ class TurnContext:
     # The enabled intents' fingerprint (router.INTENTS_FINGERPRINT_SQL), read by the turn loop with its other reads;
     # None: a responder that routes by intents reads it itself.
     intents_fingerprint: str | None = None
+    # The latest text's embedding as the configured embedder gives it, computed ahead by the web process
+    # (agent/query_vectors.py): call it for the vector, or None (no vector: embed the text).
+    query_vector: Callable[[], Any] | None = None
 
     @classmethod
     def for_customer(

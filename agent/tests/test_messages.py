@@ -6,6 +6,7 @@ import threading
 import uuid
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
@@ -19,11 +20,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def queued(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
-    """The conversations a turn was queued for (the Celery task's ``delay``), and no channel-layer pushes."""
+    """The conversations a turn was queued for (the Celery task's ``delay``; with the client id whose question the
+    web process embeds ahead, when it does), and no channel-layer pushes."""
     from agent import tasks
 
-    calls: list[str] = []
-    monkeypatch.setattr(tasks.run_turn, "delay", calls.append)
+    calls: list = []  # type: ignore[type-arg]
+
+    def delay(conversation_id: str, embedded_ahead: str = "") -> None:
+        calls.append((conversation_id, embedded_ahead) if embedded_ahead else conversation_id)
+
+    monkeypatch.setattr(tasks.run_turn, "delay", delay)
     monkeypatch.setattr(messages, "push", lambda conversation_id, payload, skip="": None)
     return calls
 
@@ -42,6 +48,24 @@ def test_a_new_message_is_stored_with_the_next_seq_in_one_statement_and_queues_a
     assert stored.client_id == second.client_id and stored.created_at == second.created_at
     assert Conversation.objects.get(pk=conversation.pk).last_seq == 2
     assert queued == [str(conversation.id)] * 2
+
+
+def test_a_new_message_is_embedded_ahead_and_its_turn_told_to_take_the_vector(queued) -> None:  # type: ignore[no-untyped-def]
+    from agent import query_vectors
+    from knowledge.embeddings import embed_query, get_embedder
+
+    get_embedder()  # loaded (the web process's first question only loads the model)
+    conversation = conversation_start()
+    client_id = uuid.uuid4()
+    message_receive_customer(conversation_id=conversation.id, client_id=client_id, text="Hi there", embed_ahead=True)
+    message_receive_customer(conversation_id=conversation.id, client_id=client_id, text="Hi there", embed_ahead=True)
+    assert queued == [(str(conversation.id), str(client_id))]  # the resend is neither queued nor embedded again
+    assert np.array_equal(query_vectors.take(conversation.id, client_id), embed_query("Hi there"))
+
+    Conversation.objects.filter(pk=conversation.pk).update(owner=Owner.WAITING)  # no turn: nothing to embed
+    other = uuid.uuid4()
+    message_receive_customer(conversation_id=conversation.id, client_id=other, text="Hello?", embed_ahead=True)
+    assert query_vectors.take(conversation.id, other, wait=0.3) is None
 
 
 def test_a_resent_client_id_returns_the_stored_message_and_uses_no_seq(queued) -> None:  # type: ignore[no-untyped-def]

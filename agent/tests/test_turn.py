@@ -63,6 +63,29 @@ def test_a_knowledge_question_gets_a_quoted_answer_with_its_citation(demo_compan
     assert AuditRecord.objects.filter(event_type=EventType.CONVERSATION, decision="replied").exists()
 
 
+def test_a_turn_answers_from_the_vector_the_web_process_embedded_ahead(demo_company) -> None:  # type: ignore[no-untyped-def]
+    from agent import query_vectors
+    from knowledge.embeddings import embed_query
+
+    chat, client_id = Chat(), uuid.uuid4()
+    question = "How long does delivery to the UK take?"
+    message_store_customer(conversation_id=chat.conversation.id, client_id=client_id, text=question)
+    # A vector that is not the question's shows that the turn routes and searches with the one it was left.
+    elsewhere = embed_query("How do I return an item?").astype("float32").tobytes()
+    query_vectors._client().rpush(query_vectors._key(chat.conversation.id, client_id), elsewhere)
+
+    assert run_turn(str(chat.conversation.id), embedded_ahead=str(client_id)) == "answered"
+    reply = Message.objects.get(conversation=chat.conversation, author="agent")
+    assert "2–3 business days" not in reply.text  # the answer followed the vector, not the question's own
+    assert query_vectors.take(chat.conversation.id, client_id, wait=0.01) is None  # taken
+
+    # No vector within the wait (the web process died, say): the turn embeds the question itself.
+    later = uuid.uuid4()
+    message_store_customer(conversation_id=chat.conversation.id, client_id=later, text=question)
+    assert run_turn(str(chat.conversation.id), embedded_ahead=str(later)) == "answered"
+    assert "2–3 business days" in Message.objects.filter(author="agent").order_by("-seq").first().text
+
+
 def test_a_knowledge_turn_sends_a_fixed_number_of_queries_and_round_trips(  # type: ignore[no-untyped-def]
     demo_company, django_assert_num_queries, monkeypatch
 ) -> None:
@@ -87,12 +110,14 @@ def test_a_knowledge_turn_sends_a_fixed_number_of_queries_and_round_trips(  # ty
 
     # Open (claim returning the conversation, the pass's messages, intents fingerprint, escalation rules); search
     # (BEGIN, prepare, dense, full text, COMMIT, hits), the document's chunks; finish (BEGIN, handled, reply with
-    # its seq, trace, audit lock, tail; audit record, analytics, COMMIT); release when idle.
+    # its seq, trace, the claim released, audit lock, tail; audit record, analytics, COMMIT).
     with django_assert_num_queries(22), connection.execute_wrapper(note_alone):
         assert run_turn(str(chat.conversation.id)) == "answered"
-    # Round trips: the open, the finish's two (its COMMIT in the second); 6 statements on their own; the search's
-    # BEGIN and COMMIT. 11 in all, the last (release) after the customer has the reply.
-    assert (len(alone), flushes) == (6, ["__exit__", "sync", "__exit__"])
+    # Round trips: the open, the finish's two (its COMMIT in the second); 5 statements on their own; the search's
+    # BEGIN and COMMIT. 10 in all, none after the customer has the reply; the claim went with it.
+    assert (len(alone), flushes) == (5, ["__exit__", "sync", "__exit__"])
+    chat.conversation.refresh_from_db()
+    assert chat.conversation.turn_claimed_by == "" and chat.conversation.turn_claimed_at is None
 
 
 def test_a_message_stored_during_a_pass_is_answered_in_the_next_one(demo_company, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -100,20 +125,44 @@ def test_a_message_stored_during_a_pass_is_answered_in_the_next_one(demo_company
     first, _ = message_store_customer(
         conversation_id=chat.conversation.id, client_id=uuid.uuid4(), text="How long does delivery to the UK take?"
     )
-    one_pass = turn._one_pass
+    decide = turn._decide
 
-    def one_pass_then_a_message_arrives(conversation, pending, opened):  # type: ignore[no-untyped-def]
-        seq = one_pass(conversation, pending, opened)
+    def decide_while_a_message_arrives(conversation, pending, *args):  # type: ignore[no-untyped-def]
         if pending[0].pk == first.pk:  # its own task would find the claim taken: this run must answer it
             message_store_customer(conversation_id=conversation.pk, client_id=uuid.uuid4(), text="thanks!")
-        return seq
+        return decide(conversation, pending, *args)
 
-    monkeypatch.setattr(turn, "_one_pass", one_pass_then_a_message_arrives)
+    monkeypatch.setattr(turn, "_decide", decide_while_a_message_arrives)
 
     assert run_turn(str(chat.conversation.id)) == "answered"
     assert not Message.objects.filter(conversation=chat.conversation, author="customer", handled=False).exists()
     assert Message.objects.filter(conversation=chat.conversation, author="agent").count() == 2
     assert Conversation.objects.get(pk=chat.conversation.pk).turn_claimed_by == ""
+
+
+def test_a_message_stored_after_the_reply_finds_the_claim_released(demo_company, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat()
+    message_store_customer(
+        conversation_id=chat.conversation.id, client_id=uuid.uuid4(), text="How long does delivery to the UK take?"
+    )
+    finish, later = turn._finish, []
+
+    def finish_then_a_message_arrives(*args, **kwargs):  # type: ignore[no-untyped-def]
+        done = finish(*args, **kwargs)
+        if not later:
+            later.append(
+                message_store_customer(conversation_id=chat.conversation.id, client_id=uuid.uuid4(), text="ok")[0]
+            )
+        return done
+
+    monkeypatch.setattr(turn, "_finish", finish_then_a_message_arrives)
+    assert run_turn(str(chat.conversation.id)) == "answered"
+    # The first run left with its reply: the message after it is its own task's, which finds the claim free.
+    assert Message.objects.get(pk=later[0].pk).handled is False
+    assert Conversation.objects.get(pk=chat.conversation.pk).turn_claimed_by == ""
+    assert run_turn(str(chat.conversation.id)) == "answered"
+    assert Message.objects.get(pk=later[0].pk).handled is True
+    assert Message.objects.filter(conversation=chat.conversation, author="agent").count() == 2
 
 
 def test_an_order_question_verifies_the_customer_then_answers_from_their_own_orders(demo_company) -> None:  # type: ignore[no-untyped-def]
