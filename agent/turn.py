@@ -10,6 +10,7 @@ are marked handled only together with the reply).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -171,7 +172,7 @@ def _open(conversation_id: str, worker: str, *, claim: bool) -> Opened:
             _WINDOW_SQL, {"id": conversation_id, "customer": Author.CUSTOMER, "history": HISTORY, "recent": RECENT}
         )
         fingerprint = batch.execute(INTENTS_FINGERPRINT_SQL)
-        rules = batch.execute(*escalation_rules_query().query.sql_with_params())
+        rules = batch.execute(*_rules_sql())
     conversations = instances_from(head, Conversation)
     opened = Opened(
         conversation=conversations[0] if conversations else None,
@@ -181,6 +182,12 @@ def _open(conversation_id: str, worker: str, *, claim: bool) -> Opened:
     )
     batch.close()
     return opened
+
+
+@functools.cache
+def _rules_sql() -> tuple[str, tuple[Any, ...]]:
+    """escalation_rules_query()'s SQL and parameters: the same for every turn, compiled once per process."""
+    return escalation_rules_query().query.sql_with_params()
 
 
 def _release(conversation_id: str, worker: str) -> None:

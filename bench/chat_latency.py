@@ -480,7 +480,8 @@ def breakdown(turns: list[Turn]) -> dict[str, float]:
 
     to_store: send → the customer message's row is built (daphne; its ``created_at``); to_worker: → the pass
     begins (``TurnTrace.created_at``: the store, the Celery publish and hand-over, the claim and the opening reads);
-    responder: responder_ms; rest_of_turn: the rest of the pass up to the reply's row (identity, escalation rules);
+    responder: responder_ms (without the question's embedding when daphne embedded it ahead, agent/query_vectors.py,
+    but with the wait for it); rest_of_turn: the rest of the pass up to the reply's row (identity, escalation rules);
     finish_and_push: → received (the reply's transaction, the channel layer, daphne).
     """
     from agent.models import Author, Message, TurnTrace

@@ -43,8 +43,8 @@ app.conf.update(
 # plus a cold catalog cache, a quarter of a turn (docs/benchmarks.md, "Chat latency"). The fixup's closing is turned
 # off (it closes once every 2 x this many tasks) and the worker follows Django's rules instead, made safe for that
 # case: before a task, connections past DATABASE_CONN_MAX_AGE or with errors are closed, and the first query checks
-# the connection (conn_health_checks); after a task that did not succeed (an exception, a time limit) every
-# connection is closed.
+# the connection (conn_health_checks; config/postgresql: no round trip while its socket is quiet); after a task that
+# did not succeed (an exception, a time limit) every connection is closed.
 app.conf["CELERY_DB_REUSE_MAX"] = 1_000_000_000
 
 

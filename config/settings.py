@@ -152,6 +152,8 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Django's backend with a connection check that needs no round trip when nothing can be wrong (config/postgresql).
+DATABASES["default"]["ENGINE"] = "config.postgresql"
 DATABASES["default"]["OPTIONS"] = {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)}
 # A connection pool (psycopg_pool, Django's "pool" option) of at most this many connections per process; 0: none.
 # Opening a PostgreSQL connection costs 5-11 ms here (a backend process is forked and initialised), which the web
@@ -164,8 +166,8 @@ if DATABASE_POOL_MAX_SIZE:
             "DATABASE_POOL_MAX_SIZE needs DATABASE_CONN_MAX_AGE=0: a pooled connection goes back to the pool "
             "after each request instead of being kept by its thread."
         )
-    # Django checks each connection as it leaves the pool (conn_health_checks above: one round trip), so one broken
-    # by a server restart is replaced, not handed out.
+    # Each connection is checked as it leaves the pool (conn_health_checks above; config/postgresql: a round trip only
+    # when its socket says something happened), so one broken by a server restart is replaced, not handed out.
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": min(2, DATABASE_POOL_MAX_SIZE),
         "max_size": DATABASE_POOL_MAX_SIZE,
