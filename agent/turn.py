@@ -290,7 +290,7 @@ def _decide(
         pending=PendingClarification(**pendingq) if pendingq.get("intent") else None,
         on_delta=_delta_pusher(conversation.pk, trace),
         intents_fingerprint=opened.intents_fingerprint,
-        query_vector=_vector_ahead(conversation.pk, pending[-1], embedded_ahead),
+        query_vector=_vector_ahead(conversation.pk, pending[-1], embedded_ahead, trace),
     )
     t0 = time.perf_counter()
     responder = get_responder(settings.STEWARD_RESPONDER)
@@ -348,11 +348,24 @@ def _decide(
     raise TypeError(f"unknown proposal {type(proposal).__name__}")
 
 
-def _vector_ahead(conversation_id: Any, latest: Message, embedded_ahead: str) -> Callable[[], Any] | None:
-    """The latest message's embedding as the web process computed it, when it did (TurnContext.query_vector)."""
+def _vector_ahead(
+    conversation_id: Any, latest: Message, embedded_ahead: str, trace: TurnTrace
+) -> Callable[[], Any] | None:
+    """The latest message's embedding as the web process computed it, when it did (TurnContext.query_vector).
+
+    The trace's timings get ``vector_wait_ms`` (how long the turn waited for it) and ``vector_ahead`` (1: taken,
+    0: none came, the responder embedded the text itself)."""
     if not embedded_ahead or str(latest.client_id) != embedded_ahead:
         return None
-    return lambda: query_vectors.take(conversation_id, embedded_ahead)
+
+    def take() -> Any:
+        started = time.perf_counter()
+        vector = query_vectors.take(conversation_id, embedded_ahead)
+        trace.timings["vector_wait_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        trace.timings["vector_ahead"] = int(vector is not None)
+        return vector
+
+    return take
 
 
 def _delta_pusher(conversation_id: Any, trace: TurnTrace) -> Callable[[str], None]:

@@ -78,12 +78,16 @@ def test_a_turn_answers_from_the_vector_the_web_process_embedded_ahead(demo_comp
     reply = Message.objects.get(conversation=chat.conversation, author="agent")
     assert "2–3 business days" not in reply.text  # the answer followed the vector, not the question's own
     assert query_vectors.take(chat.conversation.id, client_id, wait=0.01) is None  # taken
+    assert TurnTrace.objects.get(reply=reply).timings["vector_ahead"] == 1
 
     # No vector within the wait (the web process died, say): the turn embeds the question itself.
     later = uuid.uuid4()
     message_store_customer(conversation_id=chat.conversation.id, client_id=later, text=question)
     assert run_turn(str(chat.conversation.id), embedded_ahead=str(later)) == "answered"
-    assert "2–3 business days" in Message.objects.filter(author="agent").order_by("-seq").first().text
+    reply = Message.objects.filter(author="agent").order_by("-seq").first()
+    assert "2–3 business days" in reply.text
+    timings = TurnTrace.objects.get(reply=reply).timings
+    assert timings["vector_ahead"] == 0 and timings["vector_wait_ms"] >= 200  # waited query_vectors.WAIT, then embedded
 
 
 def test_a_knowledge_turn_sends_a_fixed_number_of_queries_and_round_trips(  # type: ignore[no-untyped-def]
