@@ -9,7 +9,7 @@ from celery import shared_task
 def run_turn(conversation_id: str, embedded_ahead: str = "") -> str:
     """Answer the conversation's unhandled customer messages (a duplicate task finds nothing to do).
 
-    ``embedded_ahead``: the client id of the message whose question the web process is embeding (query_vectors)."""
+    ``embedded_ahead``: the client id of the message whose question the web process is embedding (query_vectors)."""
     from agent.turn import run_turn as run
 
     return run(conversation_id, embedded_ahead=embedded_ahead)
