@@ -23,7 +23,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists
 from django.utils import timezone
 
 from agent import identity, messages, query_vectors
@@ -196,6 +195,20 @@ def _release(conversation_id: str, worker: str) -> None:
     )
 
 
+# Release the claim unless a customer message waits: none unhandled and, when ``seen`` is given, none stored after it.
+_RELEASE_SQL = f"""
+    UPDATE {CONVERSATIONS} SET turn_claimed_at = NULL, turn_claimed_by = ''
+    WHERE id = %(id)s AND turn_claimed_by = %(worker)s AND last_seq = coalesce(%(seen)s, last_seq) AND NOT EXISTS (
+        SELECT 1 FROM {MESSAGES} WHERE conversation_id = %(id)s AND author = %(customer)s AND NOT handled
+    )
+    RETURNING 1
+"""
+
+
+def _release_params(conversation_id: Any, worker: str, seen: int | None = None) -> dict[str, Any]:
+    return {"id": conversation_id, "worker": worker, "seen": seen, "customer": Author.CUSTOMER}
+
+
 def _release_when_idle(conversation_id: str, worker: str, seen: int) -> bool:
     """Release the claim unless a message is waiting: none unhandled, and none stored after seq ``seen``.
 
@@ -204,14 +217,14 @@ def _release_when_idle(conversation_id: str, worker: str, seen: int) -> bool:
     takes its seq (messages._next_seq), so this UPDATE waits for it and PostgreSQL re-checks ``last_seq`` on the
     row as that message left it: the claim is kept. Either the claim is released before that message's turn task
     tries it, or it is kept and this loop answers the message: nothing stored is left unanswered.
+
+    ``_finish`` sends the same statement in the reply's transaction, without ``seen``: the reply's UPDATE holds the
+    row lock there, so a message committed before the statement is seen by its NOT EXISTS, and one stored later waits
+    for the transaction and its turn task finds the claim released.
     """
-    waiting = Message.objects.filter(conversation_id=conversation_id, author=Author.CUSTOMER, handled=False)
-    released = (
-        Conversation.objects.filter(pk=conversation_id, turn_claimed_by=worker, last_seq=seen)
-        .filter(~Exists(waiting))
-        .update(turn_claimed_at=None, turn_claimed_by="")
-    )
-    return released == 1
+    with connection.cursor() as cursor:
+        cursor.execute(_RELEASE_SQL, _release_params(conversation_id, worker, seen))
+        return cursor.fetchone() is not None
 
 
 def _one_pass(
@@ -585,17 +598,6 @@ _REPLY_SQL = f"""
     INSERT INTO {{target}} SELECT {{row}} FROM taken RETURNING id, seq
 """
 _HANDLED_SQL = f"UPDATE {MESSAGES} SET handled = true WHERE id = ANY(%s)"
-# The claim released with the reply when no customer message waits (_release_when_idle's rule). The reply's UPDATE
-# holds the conversation's row lock, which a message being stored takes for its seq: a message committed before this
-# statement began is seen here (the claim is kept and the loop answers it); one stored later waits for this
-# transaction, and its turn task finds the claim released.
-_RELEASE_SQL = f"""
-    UPDATE {CONVERSATIONS} SET turn_claimed_at = NULL, turn_claimed_by = ''
-    WHERE id = %s AND turn_claimed_by = %s AND NOT EXISTS (
-        SELECT 1 FROM {MESSAGES} WHERE conversation_id = %s AND author = %s AND NOT handled
-    )
-    RETURNING 1
-"""
 # The reply's id for the trace sent with it: the conversation's message with the seq it just took.
 _REPLY_ID_SQL = f"""(
     SELECT m.id FROM {MESSAGES} m JOIN {CONVERSATIONS} c ON m.conversation_id = c.id AND m.seq = c.last_seq
@@ -644,7 +646,7 @@ def _finish(
         )
         saved = batch.execute(*trace_sql)
         if release:
-            released = batch.execute(_RELEASE_SQL, [conversation.pk, release, conversation.pk, Author.CUSTOMER])
+            released = batch.execute(_RELEASE_SQL, _release_params(conversation.pk, release))
         tail = audit_tail_queue(batch)
         batch.sync()
         message.pk, message.seq = stored.fetchone()
