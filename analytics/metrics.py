@@ -1,8 +1,8 @@
 """Metric providers for the rollout gates (governance.metrics): numbers computed from analytics events.
 
-Each provider takes a ``MetricQuery`` (a channel, a window of days, maybe an intent) and returns a number, or ``None``
-when the window holds no data to compute it from — a gate never counts missing data as met. Each is one query on
-``analytics_event_channel_kind``.
+Each provider takes a ``MetricQuery`` (a channel, a window of days, maybe an intent) and returns a ``Measurement``: the
+value with the size of the sample it came from (a value of ``None`` when the window holds no data to compute it from —
+a gate never counts missing data as met). Each is one query on ``analytics_event_channel_kind``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from analytics.models import AnalyticsEvent, EventKind
-from governance.metrics import RATE, MetricInfo, MetricProvider, MetricQuery
+from governance.metrics import RATE, Measurement, MetricInfo, MetricProvider, MetricQuery
 
 PERSON_REACHED = [EventKind.ESCALATED, EventKind.HUMAN_TOOK_OVER]
 
@@ -33,11 +33,11 @@ def _about_intent(events: QuerySet[AnalyticsEvent], query: MetricQuery) -> Query
     return events.filter(conversation_id__in=with_intent)
 
 
-def _share(part: int, whole: int) -> float | None:
-    return None if whole == 0 else part / whole
+def _share(part: int, whole: int) -> Measurement:
+    return Measurement(None if whole == 0 else part / whole, whole)
 
 
-def containment_rate(query: MetricQuery) -> float | None:
+def containment_rate(query: MetricQuery) -> Measurement:
     """Share of the conversations closed in the window that never reached a person (no escalation, no takeover)."""
     reached = AnalyticsEvent.objects.filter(conversation_id=OuterRef("conversation_id"), kind__in=PERSON_REACHED)
     counts = (
@@ -51,7 +51,7 @@ def containment_rate(query: MetricQuery) -> float | None:
     return _share(counts["contained"], counts["ended"])
 
 
-def csat(query: MetricQuery) -> float | None:
+def csat(query: MetricQuery) -> Measurement:
     """Average satisfaction score (1-5) given in the window; a conversation rated twice counts with its last score."""
     latest = (
         _about_intent(_events(query, EventKind.CSAT), query)
@@ -59,13 +59,14 @@ def csat(query: MetricQuery) -> float | None:
         .distinct("conversation_id")
         .values("pk")
     )
-    average = AnalyticsEvent.objects.filter(pk__in=latest).aggregate(score=Avg(Cast(KT("data__score"), FloatField())))[
-        "score"
-    ]
-    return None if average is None else float(average)
+    figures = AnalyticsEvent.objects.filter(pk__in=latest).aggregate(
+        score=Avg(Cast(KT("data__score"), FloatField())), rated=Count("pk")
+    )
+    average = figures["score"]
+    return Measurement(None if average is None else float(average), figures["rated"])
 
 
-def failed_retrieval_rate(query: MetricQuery) -> float | None:
+def failed_retrieval_rate(query: MetricQuery) -> Measurement:
     """Share of the knowledge questions in the window the agent found no fitting source for."""
     events = _events(query, EventKind.KNOWLEDGE_ANSWERED, EventKind.KNOWLEDGE_UNKNOWN)
     if query.intent:
@@ -74,7 +75,7 @@ def failed_retrieval_rate(query: MetricQuery) -> float | None:
     return _share(counts["unknown"], counts["asked"])
 
 
-def escalation_rate(query: MetricQuery) -> float | None:
+def escalation_rate(query: MetricQuery) -> Measurement:
     """Share of the conversations the agent answered in the window that it escalated to a person in the window."""
     since = timezone.now() - timedelta(days=query.window_days)
     escalated = AnalyticsEvent.objects.filter(

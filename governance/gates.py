@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -97,6 +97,7 @@ class CriterionLike(Protocol):
     comparator: str
     threshold: Decimal
     window_days: int
+    min_sample: int
 
 
 class MetricKey(NamedTuple):
@@ -124,16 +125,27 @@ class CriterionResult:
     value: float | None
     met: bool
     error: str = ""
+    n: int | None = None  # the sample the value came from, when the provider said
+    min_sample: int = 0
+
+    @property
+    def sample_too_small(self) -> bool:
+        return self.min_sample > 0 and (self.n is None or self.n < self.min_sample)
 
     def describe(self) -> str:
-        """Say what was measured against what, e.g. "qa_pass_rate (7 days) is 0.82, needs at least 0.9"."""
+        """Say what was measured against what, e.g. "qa_pass_rate (7 days) is 0.82 (n=40), needs at least 0.9"."""
         name = self.metric + (f" for intent {self.intent}" if self.intent else "") + f" ({self.window_days} days)"
         word = "needs" if self.kind == CriterionKind.ENTRY else "falls back at"
         bound = f"{_COMPARE_WORDS.get(self.comparator, self.comparator)} {_plain(self.threshold)}"
         if self.value is None:
             failure = f"; {self.error}" if self.error else ""
             return f"{name}: no data yet{failure} ({word} {bound})"
-        return f"{name} is {self.value:.4g}, {word} {bound}"
+        sample = f" (n={self.n})" if self.n is not None else ""
+        text = f"{name} is {self.value:.4g}{sample}, {word} {bound}"
+        if self.sample_too_small:
+            known = "an unknown sample" if self.n is None else f"a sample of {self.n}"
+            text += f", from {known}; the criterion asks for at least {self.min_sample}"
+        return text
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -144,6 +156,8 @@ class CriterionResult:
             "threshold": _plain(self.threshold),
             "window_days": self.window_days,
             "value": self.value,
+            "n": self.n,
+            "min_sample": self.min_sample,
             "met": self.met,
             "error": self.error,
             "text": self.describe(),
@@ -158,32 +172,35 @@ def evaluate_criteria(
     criteria: Iterable[CriterionLike],
     values: Mapping[MetricKey, float | None],
     errors: Mapping[MetricKey, str] | None = None,
+    samples: Mapping[MetricKey, int | None] | None = None,
 ) -> list[CriterionResult]:
-    """Compare each criterion with its metric value; a missing value is never met (entry or rollback)."""
+    """Compare each criterion with its metric value; a missing value is never met (entry or rollback), and neither is
+    a value from a sample smaller than the criterion's minimum (or of unknown size when it asks for one)."""
     results = []
     for criterion in criteria:
         key = metric_key(criterion)
         value = values.get(key)
         error = (errors or {}).get(key, "")
         compare = _COMPARE.get(criterion.comparator)
-        if compare is None:
-            error, met = f"unknown comparator {criterion.comparator!r}", False
-        else:
-            # Decimal from the value's shortest repr: 0.9 compares equal to a threshold of 0.9000, as people expect.
-            met = value is not None and compare(Decimal(repr(value)), Decimal(criterion.threshold))
-        results.append(
-            CriterionResult(
-                kind=criterion.kind,
-                metric=criterion.metric,
-                intent=criterion.intent or "",
-                comparator=criterion.comparator,
-                threshold=Decimal(criterion.threshold),
-                window_days=int(criterion.window_days),
-                value=value,
-                met=met,
-                error=error,
-            )
+        result = CriterionResult(
+            kind=criterion.kind,
+            metric=criterion.metric,
+            intent=criterion.intent or "",
+            comparator=criterion.comparator,
+            threshold=Decimal(criterion.threshold),
+            window_days=int(criterion.window_days),
+            value=value,
+            met=False,
+            error=error,
+            n=(samples or {}).get(key),
+            min_sample=int(getattr(criterion, "min_sample", 0) or 0),
         )
+        if compare is None:
+            result = replace(result, error=f"unknown comparator {criterion.comparator!r}")
+        elif value is not None and not result.sample_too_small:
+            # Decimal from the value's shortest repr: 0.9 compares equal to a threshold of 0.9000, as people expect.
+            result = replace(result, met=compare(Decimal(repr(value)), Decimal(criterion.threshold)))
+        results.append(result)
     return results
 
 
@@ -277,13 +294,14 @@ def rollout_gate_evaluate(
     criteria = [*_rollback_criteria(current_gate), *(next_gate.criteria.all() if next_gate else [])]
     values: dict[MetricKey, float | None] = {}
     errors: dict[MetricKey, str] = {}
+    samples: dict[MetricKey, int | None] = {}
     for key in dict.fromkeys(metric_key(c) for c in criteria):
         reading = metric_read(MetricQuery(channel.channel, key.metric, key.intent, key.window_days))
-        values[key] = reading.value
+        values[key], samples[key] = reading.value, reading.n
         if reading.error:
             errors[key] = reading.error
-    rollback_results = evaluate_criteria(_rollback_criteria(current_gate), values, errors)
-    next_results = evaluate_criteria(next_gate.criteria.all(), values, errors) if next_gate else None
+    rollback_results = evaluate_criteria(_rollback_criteria(current_gate), values, errors, samples)
+    next_results = evaluate_criteria(next_gate.criteria.all(), values, errors, samples) if next_gate else None
     return _evaluation_apply(
         channel=channel,
         stage=stage,

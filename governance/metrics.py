@@ -5,8 +5,10 @@ fills ``METRIC_PROVIDERS`` from its ``AppConfig.ready()``::
 
     METRIC_PROVIDERS["csat"] = csat_for_gate
 
-A provider takes a ``MetricQuery`` and returns a number, or ``None`` when it has no data for that window yet. Until a
-provider is registered every metric reads as "no data yet", and a gate never counts missing data as met.
+A provider takes a ``MetricQuery`` and returns a ``Measurement`` (the value and the sample it was computed from), a
+bare number (sample size unknown), or ``None`` when it has no data for that window yet. Until a provider is
+registered every metric reads as "no data yet", and a gate never counts missing data as met; a criterion that asks
+for a minimum sample counts a smaller (or unknown) sample as not met.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ class MetricQuery:
     metric: str
     intent: str = ""
     window_days: int = 7
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A metric's value and the size of the sample behind it (conversations, reviews or cases); ``value`` is None
+    when the sample is empty."""
+
+    value: float | None
+    n: int
 
 
 @dataclass(frozen=True)
@@ -55,17 +66,19 @@ METRICS: dict[str, MetricInfo] = {
     "failed_retrieval_rate": MetricInfo("Share of knowledge questions where no fitting source was found.", RATE),
 }
 
-MetricProvider = Callable[[MetricQuery], float | None]
+MetricProvider = Callable[[MetricQuery], "Measurement | float | None"]
 
 METRIC_PROVIDERS: dict[str, MetricProvider] = {}
 
 
 @dataclass(frozen=True)
 class MetricReading:
-    """A metric value, or ``None`` with why there is no value (``error`` empty: simply no data yet)."""
+    """A metric value, or ``None`` with why there is no value (``error`` empty: simply no data yet); ``n`` is the
+    sample size when the provider gave one."""
 
     value: float | None
     error: str = ""
+    n: int | None = None
 
 
 def metric_read(query: MetricQuery) -> MetricReading:
@@ -80,15 +93,20 @@ def metric_read(query: MetricQuery) -> MetricReading:
     except Exception as exc:  # noqa: BLE001
         logger.exception("metric provider for %s failed on %s", query.metric, query)
         return MetricReading(None, f"{type(exc).__name__}: {exc}"[:300])
+    n = None
+    if isinstance(raw, Measurement):
+        raw, n = raw.value, raw.n
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            return MetricReading(None, f"the provider gave a sample size of {n!r}, not a count")
     if raw is None:
-        return MetricReading(None)
+        return MetricReading(None, n=n)
     try:
         value = float(raw)
     except (TypeError, ValueError):
         return MetricReading(None, f"the provider returned {raw!r}, not a number")
     if isinstance(raw, bool) or not math.isfinite(value):
         return MetricReading(None, f"the provider returned {raw!r}, not a finite number")
-    return MetricReading(value)
+    return MetricReading(value, n=n)
 
 
 def metric_value(query: MetricQuery) -> float | None:

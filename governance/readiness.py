@@ -29,7 +29,8 @@ from django.db.models import Model
 from django.urls import NoReverseMatch, reverse
 
 from governance.audit import GENESIS_HASH, HASHED_FIELDS, record_hash
-from governance.metrics import METRIC_PROVIDERS, METRICS
+from governance.gates import evaluate_criteria, metric_key
+from governance.metrics import METRIC_PROVIDERS, METRICS, MetricQuery, metric_read
 from governance.models import (
     ActionPolicy,
     AuditRecord,
@@ -350,10 +351,13 @@ def _rollout_gates() -> list[ReadinessLine]:
     for gate in gates:
         criteria = list(gate.criteria.all())
         unknown = sorted({c.metric for c in criteria if c.metric not in METRICS})
-        if not any(c.kind == CriterionKind.ENTRY and c.metric == "regression_pass_rate" for c in criteria):
-            thresholds[gate.pk] = f"{gate}: no entry criterion on regression_pass_rate"
+        regression = [c for c in criteria if c.kind == CriterionKind.ENTRY and c.metric == REGRESSION_METRIC]
+        if not regression:
+            thresholds[gate.pk] = f"{gate}: no entry criterion on {REGRESSION_METRIC}"
         elif unknown:
             thresholds[gate.pk] = f"{gate}: unknown metric {listing(unknown)}"
+        elif problem := _regression_unmet(gate.channel.channel, regression):
+            thresholds[gate.pk] = f"{gate}: {problem}"
         if not gate.required_signoffs:
             signoffs[gate.pk] = f"{gate}: opens on metrics alone"
     if not gates:
@@ -362,13 +366,33 @@ def _rollout_gates() -> list[ReadinessLine]:
             section, "Regression suite and acceptance thresholds", Status.FAIL, detail, admin_url(RolloutGate)
         )
     else:
-        ok = f"{len(gates)} gates, each with a regression pass rate threshold."
+        ok = f"{len(gates)} gates, each with a regression pass rate threshold its linked suites' latest runs meet."
         thresholds_line = problems_line(
             section, "Regression suite and acceptance thresholds", thresholds, ok, RolloutGate
         )
     signoff_ok = "Every gate needs a person's sign-off." if gates else "No gates yet."
     signoff_line = problems_line(section, "Every gate needs a sign-off to open", signoffs, signoff_ok, RolloutGate)
     return [thresholds_line, signoff_line]
+
+
+REGRESSION_METRIC = "regression_pass_rate"
+
+
+def _regression_unmet(channel: str, criteria: Sequence[GateCriterion]) -> str:
+    """Say why the regression criteria of a gate are not met now (empty when they are): a threshold counts only when a
+    suite linked to the gate has a recent run that meets it, never for merely being set."""
+    problems = []
+    for criterion in criteria:
+        reading = metric_read(MetricQuery(channel, REGRESSION_METRIC, criterion.intent, criterion.window_days))
+        key = metric_key(criterion)
+        (result,) = evaluate_criteria([criterion], {key: reading.value}, {key: reading.error}, {key: reading.n})
+        if result.met:
+            continue
+        if reading.value is None and not reading.error:
+            problems.append(f"no linked suite has run in the last {criterion.window_days} days")
+        else:
+            problems.append(result.describe())
+    return "; ".join(problems)
 
 
 @_register("first_release")

@@ -104,6 +104,19 @@ def _crud(app: str, models_: list[str], actions: tuple[str, ...] = ("add", "chan
 # The handoff console (agent/console): view conversations, and take over / reply / hand back / close them.
 CONSOLE_PERMISSIONS = ["agent.view_conversation", "agent.change_conversation"]
 
+# QA review (qa/): sampling rules and the scorecard are configuration; reviewing an item needs
+# ``qa.review_reviewitem`` on that item (a django-guardian object permission its assignee gets) or on the model
+# (managers review anything); managers settle disagreements. Regression suites (suites/): cases, runs, results.
+_QA_CONFIG = ["samplingrule", "scorecardcriterion"]
+_SUITES = ["regressionsuite", "regressioncase"]
+QA_READ = [
+    "qa.view_reviewitem",
+    "qa.view_review",
+    "qa.view_fixrequest",
+    "suites.view_suiterun",
+    "suites.view_caseresult",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.SUPPORT_ADMIN: [
         *_crud("governance", _GOVERNANCE_CONFIG),
@@ -132,6 +145,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("agent", ["promptversion"], ("add", "change", "view")),  # versions are kept: traces name them
         "agent.view_turntrace",
         "analytics.view_analyticsevent",
+        *_crud("qa", _QA_CONFIG),
+        *QA_READ,
+        "qa.change_fixrequest",
+        *_crud("suites", _SUITES),
+        "suites.run_regressionsuite",
     ],
     Role.SUPPORT_MANAGER: [
         *_crud("governance", _GOVERNANCE_CONFIG + ["approvalrequest", "gatesignoff", "gateevaluation"], ("view",)),
@@ -150,6 +168,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *CONSOLE_PERMISSIONS,
         "agent.view_turntrace",
         "analytics.view_analyticsevent",
+        *_crud("qa", _QA_CONFIG, ("change", "view")),
+        *QA_READ,
+        "qa.review_reviewitem",
+        "qa.settle_reviewitem",
+        "qa.add_fixrequest",
+        "qa.change_fixrequest",
+        "qa.add_conversationflag",
+        *_crud("suites", _SUITES),
+        "suites.run_regressionsuite",
     ],
     Role.SUPPORT_AGENT: [
         "governance.view_approvalrequest",
@@ -160,6 +187,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "knowledge.view_knowledgesource",
         "knowledge.view_document",
         *CONSOLE_PERMISSIONS,
+        "qa.add_conversationflag",
     ],
     Role.QA_REVIEWER: [
         "governance.view_auditrecord",
@@ -171,6 +199,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "knowledge.view_chunk",
         "knowledge.view_failedretrieval",
         "agent.view_conversation",  # the handoff console, read-only
+        "agent.view_turntrace",
+        "qa.add_fixrequest",
+        "qa.view_fixrequest",
+        "qa.add_conversationflag",
+        "suites.view_regressionsuite",
+        "suites.view_regressioncase",
+        "suites.add_regressioncase",
+        "suites.view_suiterun",
     ],
 }
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from analytics.events import event_record
 from analytics.models import AnalyticsEvent, EventKind
-from governance.metrics import METRIC_PROVIDERS, METRICS, MetricQuery, metric_value
+from governance.metrics import METRIC_PROVIDERS, METRICS, MetricQuery, metric_read, metric_value
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +61,8 @@ def test_containment_counts_closed_conversations_that_never_reached_a_person() -
     assert _q("containment_rate") == pytest.approx(1 / 3)
     assert _q("containment_rate", window_days=30) == pytest.approx(2 / 4)
     assert _q("containment_rate", channel="email") is None
+    # The gates read the sample with the value: three conversations ended in the window.
+    assert metric_read(MetricQuery(channel="web_chat", metric="containment_rate")).n == 3
 
 
 def test_containment_for_an_intent_counts_the_conversations_about_it() -> None:
@@ -83,6 +85,7 @@ def test_csat_averages_the_last_score_of_each_conversation_in_the_window() -> No
     _event(EventKind.CSAT, "d", channel="email", data={"score": 1})
 
     assert _q("csat") == pytest.approx(4.5)
+    assert metric_read(MetricQuery(channel="web_chat", metric="csat")).n == 2  # conversations rated, not ratings
     assert _q("csat", window_days=10) == pytest.approx((4 + 5 + 1) / 3)
     assert _q("csat", channel="email") == 1.0
 

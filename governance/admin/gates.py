@@ -141,7 +141,7 @@ class GateCriterionForm(forms.ModelForm):
 
     class Meta:
         model = GateCriterion
-        fields = ["kind", "metric", "intent", "comparator", "threshold", "window_days"]
+        fields = ["kind", "metric", "intent", "comparator", "threshold", "window_days", "min_sample"]
         help_texts = {
             "kind": "Entry: must hold before a channel may enter this stage. Rollback: when it holds, a channel at "
             "this stage drops back one stage at once.",

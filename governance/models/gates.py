@@ -83,6 +83,11 @@ class GateCriterion(models.Model):
     comparator = models.CharField(max_length=8, choices=Comparator.choices)
     threshold = models.DecimalField(max_digits=10, decimal_places=4)
     window_days = models.PositiveSmallIntegerField(default=7, help_text="Over how many days the metric is read.")
+    min_sample = models.PositiveIntegerField(
+        default=0,
+        help_text="Smallest sample (conversations, reviews or cases) the value must come from; below it the "
+        "criterion is not met. 0: any sample.",
+    )
 
     class Meta:
         ordering = ["gate", "kind", "metric"]

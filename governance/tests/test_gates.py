@@ -25,7 +25,7 @@ from governance.gates import (
     rollout_gate_sign_off,
     rollout_stage_roll_back,
 )
-from governance.metrics import METRIC_PROVIDERS, MetricQuery, metric_read, metric_value
+from governance.metrics import METRIC_PROVIDERS, Measurement, MetricQuery, MetricReading, metric_read, metric_value
 from governance.models import (
     AuditRecord,
     ChannelRollout,
@@ -193,6 +193,45 @@ def test_a_per_intent_criterion_reads_its_own_value_and_says_why_it_has_none() -
 
 
 @pytest.mark.parametrize(
+    ("n", "min_sample", "met", "says"),
+    [
+        (40, 30, True, "is 0.95 (n=40), needs at least 0.9"),
+        (30, 30, True, "(n=30)"),
+        (12, 30, False, "from a sample of 12; the criterion asks for at least 30"),
+        (None, 30, False, "from an unknown sample; the criterion asks for at least 30"),
+        (None, 0, True, "is 0.95, needs at least 0.9"),  # no minimum: a bare number is enough
+    ],
+)
+def test_a_criterion_with_a_minimum_sample_is_not_met_below_it(
+    n: int | None, min_sample: int, met: bool, says: str
+) -> None:
+    criterion = _criterion("qa_pass_rate", "gte", "0.9")
+    criterion.min_sample = min_sample
+    key = MetricKey("qa_pass_rate", "", 7)
+    (result,) = evaluate_criteria([criterion], {key: 0.95}, samples={key: n})
+    assert result.met is met
+    assert says in result.describe()
+    assert (result.as_json()["n"], result.as_json()["min_sample"]) == (n, min_sample)
+
+
+def test_a_small_sample_never_fires_a_rollback_either() -> None:
+    criterion = _criterion("reopen_rate", "gte", "0.15", kind="rollback")
+    criterion.min_sample = 50
+    key = MetricKey("reopen_rate", "", 7)
+    (result,) = evaluate_criteria([criterion], {key: 0.5}, samples={key: 4})
+    assert result.met is False
+
+
+def test_a_provider_gives_its_sample_size_with_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(METRIC_PROVIDERS, "csat", lambda query: Measurement(4.4, 25))
+    monkeypatch.setitem(METRIC_PROVIDERS, "reopen_rate", lambda query: Measurement(None, 0))
+    monkeypatch.setitem(METRIC_PROVIDERS, "qa_pass_rate", lambda query: Measurement(0.9, -1))
+    assert metric_read(MetricQuery("web_chat", "csat")) == MetricReading(4.4, n=25)
+    assert metric_read(MetricQuery("web_chat", "reopen_rate")) == MetricReading(None, n=0)
+    assert metric_read(MetricQuery("web_chat", "qa_pass_rate")).error.endswith("-1, not a count")
+
+
+@pytest.mark.parametrize(
     ("stage", "next_results", "missing", "rollback", "outcome", "after", "says"),
     [
         (2, [_result(True)], [], [], GateOutcome.PROMOTED, 3, "every required sign-off is given"),
@@ -284,6 +323,23 @@ def test_a_channel_is_promoted_once_its_entry_criteria_hold_and_its_sign_offs_ar
         ("mo_manager", "signed", "support_owner"),
     ]
     assert signed[0].reason == "scopes reviewed"
+
+
+@pytest.mark.django_db
+def test_a_gate_stays_shut_while_its_evidence_comes_from_too_few_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = RolloutGateFactory(stage=2, required_signoffs=[])
+    GateCriterionFactory(gate=gate, metric="qa_pass_rate", threshold=Decimal("0.9"), min_sample=20)
+    sample = {"n": 5}
+    monkeypatch.setitem(METRIC_PROVIDERS, "qa_pass_rate", lambda query: Measurement(1.0, sample["n"]))
+
+    blocked = rollout_gate_evaluate(channel=gate.channel)
+    sample["n"] = 20
+    promoted = rollout_gate_evaluate(channel=gate.channel)
+
+    assert blocked.outcome == GateOutcome.PROMOTION_BLOCKED
+    assert "from a sample of 5; the criterion asks for at least 20" in blocked.reason
+    assert blocked.results[0]["n"] == 5 and blocked.results[0]["met"] is False
+    assert (promoted.outcome, promoted.stage_after) == (GateOutcome.PROMOTED, 2)
 
 
 @pytest.mark.django_db

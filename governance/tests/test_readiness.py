@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 
 from governance.audit import audit_record
-from governance.metrics import METRIC_PROVIDERS
+from governance.metrics import METRIC_PROVIDERS, Measurement
 from governance.models import EscalationRule, EventType, RetentionRule, SecretReference
 from governance.readiness import PLACEHOLDERS, READINESS_CHECKS, ReadinessLine, Status, readiness_report
 from governance.roles import Role, Verification
@@ -235,3 +235,22 @@ def test_the_report_is_refused_to_an_outsider_and_a_qa_reviewer(client, outsider
         assert client.get(reverse(READINESS_URL)).status_code == 403
     client.logout()
     assert client.get(reverse(READINESS_URL)).status_code == 302  # to the admin login
+
+
+@pytest.mark.django_db
+def test_a_regression_threshold_passes_only_on_a_recent_run_that_meets_it(
+    complete: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    title = "Regression suite and acceptance thresholds"
+    monkeypatch.setitem(METRIC_PROVIDERS, "regression_pass_rate", lambda query: None)
+    never_run = _by_title(readiness_report())[title]
+    monkeypatch.setitem(METRIC_PROVIDERS, "regression_pass_rate", lambda query: Measurement(0.9, 40))
+    failing = _by_title(readiness_report())[title]
+    monkeypatch.setitem(METRIC_PROVIDERS, "regression_pass_rate", lambda query: Measurement(0.96, 40))
+    passing = _by_title(readiness_report())[title]
+
+    assert never_run.status == Status.FAIL
+    assert "web_chat → stage 2: no linked suite has run in the last 7 days" in never_run.detail
+    assert failing.status == Status.FAIL
+    assert "regression_pass_rate (7 days) is 0.9 (n=40), needs at least 0.95" in failing.detail
+    assert passing.status == Status.PASS
