@@ -403,14 +403,17 @@ class EvidenceAdmin(admin.ModelAdmin):
 @admin.register(Conversation)
 class ConversationAdmin(EvidenceAdmin):
     list_display = ["short_id", "owner", "channel", "customer", "verification", "ticket_id", "csat_score", "created_at"]
-    list_filter = ["owner", "verification", "csat_score", "created_at"]
+    list_filter = ["owner", "verification", "csat_score", "is_test", "created_at"]
     search_fields = ["=customer_email", "=customer_id", "=ticket_id"]  # and an exact conversation id (below)
     search_help_text = "An exact conversation id, customer email, customer id or ticket id."
     show_full_result_count = False
     list_select_related = False  # no foreign key is shown in the list
     # The placeholder vault (real PII values) and the agent's working context are never shown here.
     fieldsets = [
-        ("Conversation", {"fields": ["id", "channel", "owner", "assignee", "origin_url", "created_at", "closed_at"]}),
+        (
+            "Conversation",
+            {"fields": ["id", "channel", "owner", "assignee", "origin_url", "is_test", "created_at", "closed_at"]},
+        ),
         (
             "Customer",
             {
@@ -433,6 +436,7 @@ class ConversationAdmin(EvidenceAdmin):
         "owner",
         "assignee",
         "origin_url",
+        "is_test",
         "created_at",
         "closed_at",
         "customer_id",

@@ -57,6 +57,8 @@ class Conversation(models.Model):
     csat_score = models.PositiveSmallIntegerField(null=True, blank=True)
     csat_comment = models.TextField(blank=True)
     origin_url = models.URLField(max_length=1000, blank=True)
+    # A regression suite's scripted conversation (suites/): dry-run connectors, no analytics, never in the console.
+    is_test = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -188,6 +190,8 @@ class Intent(models.Model):
     complexity = models.PositiveSmallIntegerField(default=3, help_text="1 (simple) - 5 (complex).")
     policy_risk = models.PositiveSmallIntegerField(default=3, help_text="1 (none) - 5 (high).")
     business_value = models.PositiveSmallIntegerField(default=3, help_text="1 - 5.")
+    # QA samples the first conversations after an intent is added or changed (qa/sampling.py).
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]

@@ -107,12 +107,13 @@ class Queues:
 def console_queues() -> Queues:
     """Return the console's three lists (a fixed number of queries, however many conversations)."""
     waiting = (
-        _annotated(Conversation.objects.filter(owner=Owner.WAITING))
+        _annotated(Conversation.objects.filter(owner=Owner.WAITING, is_test=False))
         .annotate(waiting_since=Coalesce(_waiting_since(), F("updated_at")))
         .order_by("waiting_since", "created_at")
     )
-    with_person = _annotated(Conversation.objects.filter(owner=Owner.HUMAN)).order_by("-updated_at")
-    with_ai = _annotated(Conversation.objects.filter(owner=Owner.AGENT)).order_by("-updated_at")[:RECENT_WITH_AI]
+    with_person = _annotated(Conversation.objects.filter(owner=Owner.HUMAN, is_test=False)).order_by("-updated_at")
+    live_ai = Conversation.objects.filter(owner=Owner.AGENT, is_test=False)
+    with_ai = _annotated(live_ai).order_by("-updated_at")[:RECENT_WITH_AI]
     return Queues(waiting=list(waiting), with_person=list(with_person), with_ai=list(with_ai))
 
 
@@ -294,4 +295,4 @@ def conversation_or_none(conversation_id: Any) -> Conversation | None:
         key = uuid.UUID(str(conversation_id))
     except ValueError:
         return None
-    return Conversation.objects.select_related("assignee").filter(pk=key).first()
+    return Conversation.objects.select_related("assignee").filter(pk=key, is_test=False).first()

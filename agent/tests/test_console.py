@@ -139,6 +139,23 @@ def test_a_post_without_a_csrf_token_is_refused(support_agent) -> None:  # type:
 
 
 @pytest.mark.django_db
+def test_a_regression_suites_test_conversation_never_reaches_the_console(support_agent) -> None:  # type: ignore[no-untyped-def]
+    live, test = _waiting(ticket_id="51"), _waiting(ticket_id="52", text="a scripted customer")
+    Conversation.objects.filter(pk=test.pk).update(is_test=True)
+    with_ai = conversation_start()
+    Conversation.objects.filter(pk=with_ai.pk).update(is_test=True)
+    client = _client(support_agent)
+
+    queues = client.get("/console/").context["queues"]
+
+    assert [c.pk for c in queues.waiting] == [live.pk]
+    assert with_ai.pk not in [c.pk for c in queues.with_ai]
+    assert client.get(f"/console/{test.pk}/").status_code == 404
+    assert client.post(f"/console/{test.pk}/take-over/").status_code == 404
+    assert Conversation.objects.get(pk=test.pk).owner == Owner.WAITING
+
+
+@pytest.mark.django_db
 def test_the_list_shows_who_waits_oldest_first_who_is_with_a_person_and_recent_ai_conversations(  # type: ignore[no-untyped-def]
     support_agent, support_manager, django_assert_max_num_queries
 ) -> None:
