@@ -52,8 +52,9 @@ def conversation_from_token(conversation_id: str, token: str) -> Conversation | 
     return Conversation.objects.filter(pk=conversation_id).first()
 
 
-def conversation_start(*, channel: str = "web_chat", origin_url: str = "") -> Conversation:
-    return Conversation.objects.create(channel=channel, origin_url=origin_url[:1000])
+def conversation_start(*, channel: str = "web_chat", origin_url: str = "", is_test: bool = False) -> Conversation:
+    """Start a conversation; ``is_test``: a regression suite's scripted one (dry run, never in analytics or console)."""
+    return Conversation.objects.create(channel=channel, origin_url=origin_url[:1000], is_test=is_test)
 
 
 # One statement (the ORM's update() returns no row) instead of SELECT ... FOR UPDATE, then UPDATE.

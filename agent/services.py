@@ -126,7 +126,7 @@ def conversations_close_idle(*, now: Any = None, idle_minutes: int | None = None
     """
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=idle_minutes or settings.STEWARD_IDLE_CLOSE_MINUTES)
-    idle = Conversation.objects.filter(owner=Owner.AGENT, last_seq__gt=0).annotate(
+    idle = Conversation.objects.filter(owner=Owner.AGENT, last_seq__gt=0, is_test=False).annotate(
         last_message_at=Max("messages__created_at")
     )
     closed = 0
@@ -164,7 +164,7 @@ def conversation_rate(*, conversation_id: Any, score: int, comment: str = "") ->
     """Record the customer's satisfaction (1-5)."""
     rated = Conversation.objects.filter(pk=conversation_id).update(csat_score=score, csat_comment=comment[:2000])
     if rated:
-        _event(Conversation.objects.only("channel").get(pk=conversation_id), EventKind.CSAT, score=score)
+        _event(Conversation.objects.only("channel", "is_test").get(pk=conversation_id), EventKind.CSAT, score=score)
     audit_record(
         actor=None,
         event_type=EventType.CONVERSATION,
@@ -190,7 +190,10 @@ def human_message_send(*, conversation_id: Any, user: AbstractBaseUser, text: st
 
 
 def _event(conversation: Conversation, kind: str, **data: Any) -> None:
-    """Record the analytics event of a move, in the move's transaction."""
+    """Record the analytics event of a move, in the move's transaction (none for a test conversation: those never
+    count in analytics)."""
+    if conversation.is_test:
+        return
     event_record(kind=kind, conversation_id=str(conversation.pk), channel=conversation.channel, data=data)
 
 

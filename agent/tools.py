@@ -13,6 +13,7 @@ from typing import Any
 
 from connectors.base import ConnectorError, NotFound
 from connectors.gateway import connector_for, governed_read
+from governance import dry_run
 from governance.approvals import approval_request_create
 from governance.authorization import authorize
 from governance.executors import ACTION_EXECUTORS, ExecutionContext
@@ -94,21 +95,28 @@ def run_action(
         except ConnectorError as exc:
             return _connector_failed("deny", exc)
         policy = ActionPolicy.objects.get(action=action)
-        request = approval_request_create(
-            actor=principal,
-            policy=policy,
-            arguments=arguments,
-            principal=principal,
-            reason=decision.reason,
-            conversation_id=conversation_id,
-            turn_id=turn_id,
-        )
+        run = dry_run.current()
+        if run is not None:
+            # A test conversation: governance decided as live, but a rehearsal is never put in front of a person.
+            run.approval(action=action, arguments=arguments, decision=decision.outcome.value, reason=decision.reason)
+            result: dict[str, Any] = {"approval_request": None, "dry_run": True}
+        else:
+            request = approval_request_create(
+                actor=principal,
+                policy=policy,
+                arguments=arguments,
+                principal=principal,
+                reason=decision.reason,
+                conversation_id=conversation_id,
+                turn_id=turn_id,
+            )
+            result = {"approval_request": request.pk}
         return ActionOutcome(
             text=f"I've asked a member of our team to approve this ({policy.label.lower()}). I'll tell "
             "you here as soon as they decide — usually within one business day.",
             decision=decision.outcome.value,
             reason=decision.reason,
-            result={"approval_request": request.pk},
+            result=result,
         )
     try:
         if action in LOOKUPS:

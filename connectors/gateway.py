@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from connectors.base import ADAPTERS, Adapter, ConnectorError, NotFound
 from connectors.models import Connector, WriteReceipt
+from governance import dry_run
 from governance.audit import audit_record
 from governance.authorization import check_field_write, field_rules
 from governance.models import EventType, FieldMapping
@@ -99,7 +100,12 @@ def adapter_for(connector: Connector, *, principal: Principal, purpose: str, con
         credential = secret_read(
             actor=principal, secret_or_name=connector.credential, purpose=purpose, conversation_id=conversation_id
         )
-    return adapter_class(connector, credential=credential)
+    adapter = adapter_class(connector, credential=credential)
+    rehearsal = dry_run.current()
+    if rehearsal is not None and rehearsal.snapshot is not None:
+        # A regression suite with a recorded snapshot reads from it (or records into it): governance/dry_run.py.
+        return dry_run.SnapshotReads(adapter, connector.key, rehearsal)  # type: ignore[return-value]
+    return adapter
 
 
 def call(connector: Connector, operation: Callable[[], T]) -> T:
@@ -256,6 +262,8 @@ def governed_write(
         lambda: adapter.write_field(obj, object_id, field_path, value, idempotency_key=idempotency_key),
         remote_dedupes=adapter.honours_idempotency,
     )
+    if dry_run.current() is not None:
+        return result  # nothing was written (idempotent recorded the would-be write): no evidence of a change
     with transaction.atomic():
         audit_record(
             actor=principal,
@@ -282,7 +290,13 @@ def idempotent(
     When the remote side de-duplicates by the key (Stripe's Idempotency-Key), it is simply called. Otherwise a
     WriteReceipt is claimed first (unique on the key): a repeat returns the stored result; a write whose outcome is
     unknown (timeout, 5xx) is never repeated automatically — a person checks the outside system.
+
+    In a dry run (a test conversation, governance/dry_run.py) nothing is called: the would-be write is recorded and
+    a stand-in result marked ``dry_run`` is returned, with no id, so callers carry on without claiming a record.
     """
+    rehearsal = dry_run.current()
+    if rehearsal is not None:
+        return rehearsal.write(connector=connector.key, operation=operation, idempotency_key=idempotency_key)
     if remote_dedupes:
         return call(connector, run)
     try:

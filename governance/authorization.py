@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
+from governance import dry_run
 from governance.audit import audit_record
 from governance.gates import channel_stage
 from governance.models import ActionPolicy, EventType, FieldMapping
@@ -26,7 +27,9 @@ def authorize(
 ) -> Decision:
     """Decide whether ``actor`` may take ``action`` with ``args`` now, on this channel; audit the decision."""
     policy = ActionPolicy.objects.filter(action=action).first()
-    stage = channel_stage(channel)
+    run = dry_run.current()
+    # A regression suite may rehearse the stage a gate would open (suites.RegressionSuite.stage).
+    stage = run.stage if run is not None and run.stage is not None else channel_stage(channel)
     decision = decide_action(ActionRule.from_policy(policy) if policy else None, actor, args, stage)
     with transaction.atomic():
         audit_record(

@@ -35,6 +35,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
 
+from governance import dry_run
 from knowledge.embeddings import embed_query
 from knowledge.models import Audience, FailedRetrieval, SourceStatus
 
@@ -217,7 +218,8 @@ def search(
     result.best_score = ranked[0][1] if ranked else None
     result.failed = result.best_score is None or result.best_score < result.threshold
     result.total_ms = _ms_since(started)
-    if result.failed and record_failure:
+    # A test conversation's search (a dry run, governance/dry_run.py) never counts in the failed-retrievals report.
+    if result.failed and record_failure and dry_run.current() is None:
         failed_retrieval_record(
             query=query,
             audience=audience,

@@ -28,6 +28,7 @@ from connectors.models import Connector, WriteReceipt
 from connectors.tests.scripted_server import Reply, ScriptedServer
 from governance.approvals import approval_request_approve, approval_request_create
 from governance.demo import seed_governance
+from governance.dry_run import DryRun, dry_run
 from governance.executors import ExecutionContext
 from governance.models import ActionPolicy, ApprovalRequest, ApprovalStatus, AuditRecord, EventType
 from governance.roles import Principal, Verification
@@ -154,6 +155,26 @@ def test_an_allowed_write_is_made_and_audited_with_old_and_new_values(brewline, 
     assert record.changes == {"shipping_address": {"old": "14 Kiln Lane, Leeds, LS1 4AP, GB", "new": new}}
     assert record.data == {"idempotency_key": "write-1"} and record.decision == "allow"
     assert not WriteReceipt.objects.exists()  # Brewline de-duplicates by the key itself
+
+
+def test_in_a_dry_run_a_field_write_is_recorded_not_made_and_leaves_no_evidence_of_a_change(  # type: ignore[no-untyped-def]
+    brewline, verified_customer
+) -> None:
+    rehearsal = DryRun()
+    with dry_run(rehearsal):
+        result = governed_write(
+            principal=verified_customer,
+            connector=brewline["crm"],
+            obj="customer",
+            object_id="C-1001",
+            field_path="shipping_address",
+            value="7 Roastery Row, York, YO1 7HH, GB",
+            idempotency_key="write-dry",
+        )
+    assert result["dry_run"] is True
+    assert [w["idempotency_key"] for w in rehearsal.writes] == ["write-dry"]
+    assert Customer.objects.get(external_id="C-1001").ship_city == "Leeds"
+    assert not _events(EventType.FIELD_WRITE)
 
 
 def test_a_subscription_is_paused_by_writing_its_status(brewline, verified_customer) -> None:  # type: ignore[no-untyped-def]
