@@ -83,6 +83,8 @@ app.conf.beat_schedule = {
         "schedule": 900.0,
         "options": {"expires": 600},
     },
+    # Fills the QA review queue from the sampling rules and closes fix requests whose source was reviewed (docs/qa.md).
+    "qa-daily": {"task": "qa.daily", "schedule": crontab(hour=4, minute=30), "options": {"expires": 3600}},
     # Applies retention rules and prunes old audit evidence (docs/governance/pii-and-retention.md).
     "retention-apply": {
         "task": "governance.retention_apply",

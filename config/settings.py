@@ -69,6 +69,9 @@ INSTALLED_APPS = [
     "connectors",
     "analytics",
     "agent",
+    # The evidence loop: regression suites run through the agent's turn code; QA reviews its transcripts.
+    "suites",
+    "qa",
     # The demo company's own CRM and order system, served at /brewline-api/ and reached only over HTTP.
     "brewline",
 ]
@@ -285,6 +288,8 @@ if DEBUG and not STEWARD_SECRETS_KEYS:
 # A conversation with the AI that has been quiet this long is closed (the widget asks for a rating; containment
 # counts it). Conversations waiting for or with a person are never closed by time.
 STEWARD_IDLE_CLOSE_MINUTES = env_int("STEWARD_IDLE_CLOSE_MINUTES", 30, minimum=1, maximum=7 * 24 * 60)
+# A QA review passes at this weighted score (0-100) when no auto-fail criterion failed (qa/scoring.py).
+STEWARD_QA_PASS_MARK = env_float("STEWARD_QA_PASS_MARK", 80.0, minimum=0.0, maximum=100.0)
 STEWARD_WIDGET_ORIGINS = env_list("STEWARD_WIDGET_ORIGINS", [])
 for _origin in STEWARD_WIDGET_ORIGINS:
     if not _origin.startswith(("http://", "https://")) or _origin.rstrip("/") != _origin:

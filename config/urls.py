@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/knowledge/playground/", include("knowledge.urls_admin")),
     path("admin/", admin.site.urls),
     path("console/", include("agent.console.urls")),
+    path("qa/", include("qa.urls")),
     path("helpdesk/", include("helpdesk.urls", namespace="helpdesk")),
     path("brewline-api/", include("brewline.urls")),
     path("api/knowledge/", include("knowledge.urls")),

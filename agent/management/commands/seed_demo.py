@@ -15,6 +15,8 @@ from connectors.demo import DemoSeedError, seed_connectors
 from connectors.helpdesk_schema import HelpdeskSetupError, ensure_helpdesk_schema, seed_helpdesk_connector
 from governance.demo import seed_governance
 from knowledge.demo import DemoContentError, seed_knowledge
+from qa.demo import seed_qa
+from suites.demo import seed_suites
 
 DEMO_COMPANY = "Brewline Coffee"
 
@@ -35,6 +37,7 @@ def _helpdesk() -> dict[str, int]:
 STEPS: list[tuple[str, Callable[[], dict[str, int]], bool]] = [
     ("Site", _site, True),
     ("Governance", seed_governance, True),
+    ("QA", seed_qa, True),
     ("Intents", seed_intents, True),
     ("Prompts", seed_prompt_versions, True),
     # Own transactions: the connector rows, then Brewline's ~10,000 demo records (~2 s) without the audit-chain lock.
@@ -43,6 +46,7 @@ STEPS: list[tuple[str, Callable[[], dict[str, int]], bool]] = [
     # Not in a transaction: the first run embeds the articles (~20 s), and an open transaction would hold the
     # audit-chain lock all that time.
     ("Knowledge", seed_knowledge, False),
+    ("Suites", seed_suites, True),
 ]
 
 

@@ -1,0 +1,101 @@
+"""Metric providers for the rollout gates from QA reviews (governance.metrics): each returns ``Measurement(value, n)``.
+
+The sample: review items whose final review came to stand (done, or settled by a manager) in the last
+``window_days``, for conversations of ``query.channel`` — per intent when the criterion names one (conversations with
+a turn of that intent). Test conversations never count; disputed items count once settled.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from agent.models import TurnTrace
+from governance.metrics import RATE, Measurement, MetricInfo, MetricProvider, MetricQuery
+from qa.models import ReviewItem
+from qa.models.review import FINAL_STATUSES
+
+
+def reviewed_items(query: MetricQuery) -> QuerySet[ReviewItem]:
+    """Return the finalised items a QA metric is computed from."""
+    since = timezone.now() - timedelta(days=query.window_days)
+    items = ReviewItem.objects.filter(
+        status__in=FINAL_STATUSES,
+        final_review__isnull=False,
+        finalised_at__gte=since,
+        conversation__channel=query.channel,
+        conversation__is_test=False,
+    )
+    if query.intent:
+        items = items.filter(
+            Exists(TurnTrace.objects.filter(conversation=OuterRef("conversation_id"), intent=query.intent))
+        )
+    return items
+
+
+def _share(part: int, whole: int) -> Measurement:
+    return Measurement(None if whole == 0 else part / whole, whole)
+
+
+def qa_pass_rate(query: MetricQuery) -> Measurement:
+    """Passed ÷ reviewed."""
+    counts = reviewed_items(query).aggregate(n=Count("pk"), passed=Count("pk", filter=Q(final_review__passed=True)))
+    return _share(counts["passed"], counts["n"])
+
+
+_ESCALATED = Q(final_review__was_escalated=True)
+_NEEDED = Q(final_review__escalation_needed=True)
+
+
+def _escalation_counts(query: MetricQuery) -> dict[str, int]:
+    return reviewed_items(query).aggregate(
+        n=Count("pk"),
+        escalated=Count("pk", filter=_ESCALATED),
+        escalated_needed=Count("pk", filter=_ESCALATED & _NEEDED),
+        not_escalated=Count("pk", filter=~_ESCALATED),
+        missed=Count("pk", filter=~_ESCALATED & _NEEDED),
+    )
+
+
+def escalation_accuracy(query: MetricQuery) -> Measurement:
+    """(Escalations judged necessary + non-escalations judged not needed) ÷ reviewed."""
+    c = _escalation_counts(query)
+    return _share(c["escalated_needed"] + (c["not_escalated"] - c["missed"]), c["n"])
+
+
+def escalation_precision(query: MetricQuery) -> Measurement:
+    """Escalations judged necessary ÷ escalated conversations reviewed."""
+    c = _escalation_counts(query)
+    return _share(c["escalated_needed"], c["escalated"])
+
+
+def missed_escalation_rate(query: MetricQuery) -> Measurement:
+    """Conversations judged to need a person but not escalated ÷ non-escalated conversations reviewed."""
+    c = _escalation_counts(query)
+    return _share(c["missed"], c["not_escalated"])
+
+
+def policy_breach_rate(query: MetricQuery) -> Measurement:
+    """Reviews labelled "policy breach" ÷ reviewed."""
+    counts = reviewed_items(query).aggregate(
+        n=Count("pk"), breaches=Count("pk", filter=Q(final_review__policy_breach=True))
+    )
+    return _share(counts["breaches"], counts["n"])
+
+
+PROVIDERS: dict[str, MetricProvider] = {
+    "qa_pass_rate": qa_pass_rate,
+    "escalation_accuracy": escalation_accuracy,
+    "escalation_precision": escalation_precision,
+    "missed_escalation_rate": missed_escalation_rate,
+    "policy_breach_rate": policy_breach_rate,
+}
+
+EXTRA_METRICS: dict[str, MetricInfo] = {
+    "escalation_precision": MetricInfo("Share of reviewed escalations a reviewer judged necessary.", RATE),
+    "missed_escalation_rate": MetricInfo(
+        "Share of reviewed conversations that were not escalated but a reviewer judged needed a person.", RATE
+    ),
+}
