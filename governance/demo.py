@@ -336,37 +336,40 @@ RETENTION_RULES: list[dict[str, Any]] = [
     dict(data_class="analytics_events", days=730, action="delete"),
 ]
 
-# Gate into each stage of web chat: entry criteria (must hold to move up) and rollback criteria (fall back when met).
+# Gate into each stage of web chat: entry criteria (must hold to move up) and rollback criteria (fall back when met),
+# each (metric, comparator, threshold, minimum sample). The minimums keep a gate from opening on a handful of reviews
+# (a real launch would ask for more: the demo's sampled conversations are few) and a rollback from firing on a few
+# questions; one reviewed policy breach is enough to fall back.
 GATES: dict[int, dict[str, Any]] = {
     2: dict(
         signoffs=["permission_scope_review"],
         entry=[
-            ("source_freshness", "gte", "0.90"),
-            ("qa_pass_rate", "gte", "0.85"),
-            ("regression_pass_rate", "gte", "0.95"),
+            ("source_freshness", "gte", "0.90", 0),
+            ("qa_pass_rate", "gte", "0.85", 10),
+            ("regression_pass_rate", "gte", "0.95", 30),
         ],
     ),
     3: dict(
         signoffs=["support_owner"],
-        entry=[("escalation_accuracy", "gte", "0.90"), ("regression_pass_rate", "gte", "0.95")],
+        entry=[("escalation_accuracy", "gte", "0.90", 10), ("regression_pass_rate", "gte", "0.95", 30)],
     ),
     4: dict(
         signoffs=["permission_scope_review", "support_owner"],
         entry=[
-            ("qa_pass_rate", "gte", "0.90"),
-            ("escalation_accuracy", "gte", "0.92"),
-            ("regression_pass_rate", "gte", "0.97"),
+            ("qa_pass_rate", "gte", "0.90", 10),
+            ("escalation_accuracy", "gte", "0.92", 10),
+            ("regression_pass_rate", "gte", "0.97", 30),
         ],
     ),
     5: dict(
         signoffs=["permission_scope_review", "support_owner"],
-        entry=[("containment_rate", "gte", "0.55"), ("csat", "gte", "4.2")],
+        entry=[("containment_rate", "gte", "0.55", 100), ("csat", "gte", "4.2", 30)],
     ),
 }
 ROLLBACK = [
-    ("reopen_rate", "gte", "0.15"),
-    ("policy_breach_rate", "gte", "0.01"),
-    ("failed_retrieval_rate", "gte", "0.25"),
+    ("reopen_rate", "gte", "0.15", 20),
+    ("policy_breach_rate", "gte", "0.01", 0),
+    ("failed_retrieval_rate", "gte", "0.25", 20),
 ]
 
 
@@ -432,16 +435,11 @@ def seed_governance() -> dict[str, int]:
                 {"channel": channel, "stage": stage},
                 {"required_signoffs": spec["signoffs"], "traffic_percent": 100 if stage < 5 else 25},
             )
-            for metric, comparator, threshold in spec["entry"]:
-                _ensure(
-                    GateCriterion,
-                    {"gate": gate, "kind": "entry", "metric": metric},
-                    {"comparator": comparator, "threshold": Decimal(threshold)},
-                )
-            for metric, comparator, threshold in ROLLBACK:
-                _ensure(
-                    GateCriterion,
-                    {"gate": gate, "kind": "rollback", "metric": metric},
-                    {"comparator": comparator, "threshold": Decimal(threshold)},
-                )
+            for kind, criteria in (("entry", spec["entry"]), ("rollback", ROLLBACK)):
+                for metric, comparator, threshold, min_sample in criteria:
+                    _ensure(
+                        GateCriterion,
+                        {"gate": gate, "kind": kind, "metric": metric},
+                        {"comparator": comparator, "threshold": Decimal(threshold), "min_sample": min_sample},
+                    )
     return created
