@@ -75,7 +75,7 @@ def turn_events(
     data: Mapping[str, Any] | None = None,
 ) -> list[AnalyticsEvent]:
     """Return, unsaved, an agent turn's events: ``turn_answered`` (with ``data``), then what it did (see
-    ``turn_event_kinds``). The turn inserts them in its own transaction, in one statement (agent.turn._finish)."""
+    ``turn_event_kinds``). The turn inserts them in its own transaction, in one statement (agent.turn_store.finish)."""
     common = {"conversation_id": conversation_id, "channel": channel, "intent": intent}
     events = [_event(kind=EventKind.TURN_ANSWERED, data=data, **common)]
     for kind, about in turn_event_kinds(answer_kind=answer_kind, tool_calls=tool_calls):

@@ -26,7 +26,7 @@ from agent import identity
 from agent.messages import conversation_start, message_store_customer
 from agent.models import Author, Conversation, Message, PromptVersion, TurnTrace
 from agent.responders.router import INTENTS_FINGERPRINT_SQL
-from agent.turn import _link_customer, run_turn
+from agent.turn import link_customer, run_turn
 from governance.dry_run import DryRun, dry_run
 from governance.gates import channel_stage
 from knowledge.models import Audience, Chunk, DocumentStatus, IngestionRun, KnowledgeSource
@@ -226,7 +226,7 @@ def _identify(conversation: Conversation, case: RegressionCase, recorder: DryRun
         if not identity.email_challenge_verify(conversation=conversation, code=code):
             raise CaseSetupError("the one-time code was refused")
         conversation.refresh_from_db()
-        _link_customer(conversation)  # the CRM lookup the live turn makes after a right code
+        link_customer(conversation)  # the CRM lookup the live turn makes after a right code
         wanted = case.identity_customer_id
         if wanted and conversation.customer_id != wanted:
             raise CaseSetupError(

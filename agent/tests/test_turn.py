@@ -149,7 +149,7 @@ def test_a_message_stored_after_the_reply_finds_the_claim_released(demo_company,
     message_store_customer(
         conversation_id=chat.conversation.id, client_id=uuid.uuid4(), text="How long does delivery to the UK take?"
     )
-    finish, later = turn._finish, []
+    finish, later = turn.finish, []
 
     def finish_then_a_message_arrives(*args, **kwargs):  # type: ignore[no-untyped-def]
         done = finish(*args, **kwargs)
@@ -159,7 +159,7 @@ def test_a_message_stored_after_the_reply_finds_the_claim_released(demo_company,
             )
         return done
 
-    monkeypatch.setattr(turn, "_finish", finish_then_a_message_arrives)
+    monkeypatch.setattr(turn, "finish", finish_then_a_message_arrives)
     assert run_turn(str(chat.conversation.id)) == "answered"
     # The first run left with its reply: the message after it is its own task's, which finds the claim free.
     assert Message.objects.get(pk=later[0].pk).handled is False
