@@ -21,6 +21,8 @@ cat <<MSG
 Steward is starting (Ctrl-C stops everything):
   chat demo page  $base/
   admin           $base/admin/
+  handoff console $base/console/
+  QA review       $base/qa/
   helpdesk        $base/helpdesk/
   health          $base/healthz
   API docs        $base/api/docs/

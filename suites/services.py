@@ -187,9 +187,9 @@ def suite_run_finish(*, run: SuiteRun, summary: dict[str, Any] | None, config: d
     run.refresh_from_db()
     audit_record(
         actor=run.requested_by,
-        event_type=EventType.SYSTEM,
+        event_type=EventType.SUITE_RUN,
         subject=run,
-        decision=f"suite_run:{run.status}",
+        decision=run.status,
         reason=error[:300] or f"suite {run.suite.name}: {run.passed} of {run.cases} cases passed (k={run.k})",
         data={
             "suite": run.suite.name,

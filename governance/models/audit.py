@@ -7,7 +7,7 @@ from governance.roles import ActorKind
 
 class EventType(models.TextChoices):
     """Audit event types, in bands (the part before the first dot): read, write, action, approval, config, secret,
-    retention, gate, conversation, system."""
+    retention, gate, conversation, qa, suite, system."""
 
     FIELD_READ = "read.field", "Field read"
     FIELD_WRITE = "write.field", "Field written"
@@ -31,6 +31,14 @@ class EventType(models.TextChoices):
     GATE_SIGNED_OFF = "gate.signed_off", "Rollout gate signed off"
     GATE_SIGNOFF_REVOKED = "gate.signoff_revoked", "Rollout gate sign-off withdrawn"
     CONVERSATION = "conversation.event", "Conversation event"
+    QA_QUEUE_FILLED = "qa.queue_filled", "QA queue filled"
+    QA_REVIEWED = "qa.reviewed", "QA review submitted"
+    QA_SETTLED = "qa.settled", "QA disagreement settled"
+    QA_FLAGGED = "qa.flagged", "Conversation flagged for QA"
+    QA_FIX_REQUESTED = "qa.fix_requested", "Knowledge fix requested"
+    QA_FIX_CLOSED = "qa.fix_closed", "Knowledge fix request closed"
+    QA_REGRESSION_CASE = "qa.regression_case", "Regression case made from a review"
+    SUITE_RUN = "suite.run", "Regression suite run"
     AUDIT_EXPORTED = "system.audit_exported", "Audit evidence exported"
     SYSTEM = "system.event", "System event"
 

@@ -102,7 +102,7 @@ def fix_request_create(
     )
     audit_record(
         actor=actor,
-        event_type=EventType.SYSTEM,
+        event_type=EventType.QA_FIX_REQUESTED,
         subject=fix,
         conversation_id=str(fix.conversation_id or ""),
         decision="qa.fix_requested",
@@ -133,7 +133,7 @@ def fix_request_close(*, fix: FixRequest, actor: Actor, reason: str) -> bool:
         return False
     audit_record(
         actor=actor,
-        event_type=EventType.SYSTEM,
+        event_type=EventType.QA_FIX_CLOSED,
         subject=fix,
         conversation_id=str(fix.conversation_id or ""),
         decision="qa.fix_closed",
@@ -179,7 +179,7 @@ def conversation_flag(
     if created:
         audit_record(
             actor=actor,
-            event_type=EventType.SYSTEM,
+            event_type=EventType.QA_FLAGGED,
             subject=flag,
             conversation_id=str(conversation.pk),
             decision="qa.flagged",

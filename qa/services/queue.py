@@ -142,7 +142,7 @@ def qa_queue_fill(*, now: datetime | None = None, actor: Actor = None) -> FillRe
     if result.reasons or result.assignments:
         audit_record(
             actor=actor,
-            event_type=EventType.SYSTEM,
+            event_type=EventType.QA_QUEUE_FILLED,
             subject_type="qa.reviewitem",
             decision="qa.queue_filled",
             reason=f"{len(result.items)} new items, {result.reasons} reasons, {len(result.assignments)} assignments",

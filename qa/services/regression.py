@@ -85,7 +85,7 @@ def regression_case_from_review(
         raise InvalidInput({"turns": str(exc)}) from None
     audit_record(
         actor=actor,
-        event_type=EventType.SYSTEM,
+        event_type=EventType.QA_REGRESSION_CASE,
         subject=review,
         conversation_id=str(conversation.pk),
         decision="qa.regression_case",

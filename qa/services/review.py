@@ -172,7 +172,7 @@ def qa_review_submit(
     item.save(update_fields=["status", "final_review", "finalised_at"])
     audit_record(
         actor=reviewer,
-        event_type=EventType.SYSTEM,
+        event_type=EventType.QA_REVIEWED,
         subject=review,
         conversation_id=str(item.conversation_id),
         decision="qa.reviewed",
@@ -207,7 +207,7 @@ def qa_item_settle(*, item: ReviewItem, review: Review, actor: AbstractBaseUser,
     item.save(update_fields=["status", "final_review", "finalised_at", "settled_by", "settle_note"])
     audit_record(
         actor=actor,
-        event_type=EventType.SYSTEM,
+        event_type=EventType.QA_SETTLED,
         subject=item,
         conversation_id=str(item.conversation_id),
         decision="qa.settled",

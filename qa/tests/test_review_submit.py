@@ -48,6 +48,7 @@ def test_a_review_scores_the_weighted_share_and_finishes_a_single_review_item(qa
     assert (item.status, item.final_review_id) == (ItemStatus.DONE, review.pk)
     assert item.finalised_at is not None
     record = AuditRecord.objects.get(decision="qa.reviewed")
+    assert record.event_type == "qa.reviewed"
     assert record.conversation_id == str(chat.pk) and record.data["score"] == 75.0
 
 

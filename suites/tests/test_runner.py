@@ -75,6 +75,7 @@ def test_a_dry_run_refund_is_decided_and_recorded_but_never_written(demo_company
     assert conversations.count() == 2 and all(c.is_test for c in conversations)
     # Governance decided as in production, and said so in the audit log.
     assert AuditRecord.objects.filter(event_type=EventType.ACTION_DECISION, subject_id="refund").count() == 2
+    assert AuditRecord.objects.get(event_type=EventType.SUITE_RUN).decision == "done"
 
 
 def test_a_test_conversation_never_writes_even_when_a_worker_runs_its_turn(demo_company) -> None:  # type: ignore[no-untyped-def]
