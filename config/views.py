@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.templatetags.static import static
 
@@ -17,3 +17,10 @@ def demo(request: HttpRequest) -> HttpResponse:
         "demo.html",
         {"steward_url": steward_url, "widget_src": request.build_absolute_uri(static("steward/widget.js"))},
     )
+
+
+def see_other(url: str) -> HttpResponseRedirect:
+    """Redirect after a POST so that the browser GETs the page (303, RFC 9110 §15.4.4): a reload never re-posts."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from connectors.base import ADAPTERS, Adapter, ConnectorError, NotFound
 from connectors.models import Connector, WriteReceipt
+from connectors.snapshot import SnapshotReads
 from governance import dry_run
 from governance.audit import audit_record
 from governance.authorization import check_field_write, field_rules
@@ -103,8 +104,8 @@ def adapter_for(connector: Connector, *, principal: Principal, purpose: str, con
     adapter = adapter_class(connector, credential=credential)
     rehearsal = dry_run.current()
     if rehearsal is not None and rehearsal.snapshot is not None:
-        # A regression suite with a recorded snapshot reads from it (or records into it): governance/dry_run.py.
-        return dry_run.SnapshotReads(adapter, connector.key, rehearsal)  # type: ignore[return-value]
+        # A regression suite with a recorded snapshot reads from it (or records into it): connectors/snapshot.py.
+        return SnapshotReads(adapter, connector.key, rehearsal)  # type: ignore[return-value]
     return adapter
 
 

@@ -4,7 +4,8 @@ The turn code is the live one — responder, governance, escalation, audit — a
 
 - ``connectors.gateway.idempotent`` (every outside write passes it) records the would-be write here and returns a
   result marked ``{"dry_run": True, ...}`` instead of calling the system; reads still go to the systems, or, when the
-  suite has a recorded snapshot, to the snapshot (``SnapshotReads``, wrapped around the adapter by ``adapter_for``);
+  suite has a recorded snapshot, to the snapshot (``connectors.snapshot.SnapshotReads``, wrapped around the adapter
+  by ``adapter_for``);
 - ``agent.tools.run_action`` records "would request approval" instead of creating an ApprovalRequest;
 - ``agent.identity.email_challenge_start`` records the one-time code instead of e-mailing it (the runner types it);
 - ``knowledge.retrieval.search`` records no FailedRetrieval;
@@ -80,43 +81,3 @@ def dry_run(recorder: DryRun) -> Iterator[DryRun]:
         yield recorder
     finally:
         _current.reset(token)
-
-
-class SnapshotReads:
-    """An adapter whose reads come from (or, recording, go into) a dry run's snapshot; everything else is the
-    adapter's own (its writes never run in a dry run: ``gateway.idempotent`` stops them)."""
-
-    def __init__(self, adapter: Any, connector_key: str, run: DryRun) -> None:
-        self._adapter = adapter
-        assert run.snapshot is not None
-        self._store = run.snapshot.setdefault(connector_key, {"objects": {}, "customers": {}})
-        self._store.setdefault("objects", {})
-        self._store.setdefault("customers", {})
-        self._recording = run.recording
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._adapter, name)
-
-    def read_object(self, obj: str, object_id: str) -> dict[str, Any]:
-        key = f"{obj}/{object_id}"
-        if self._recording:
-            raw = self._adapter.read_object(obj, object_id)
-            self._store["objects"][key] = raw
-            return raw
-        if key not in self._store["objects"]:
-            from connectors.base import NotFound
-
-            raise NotFound(f"{obj} {object_id} is not in the suite's recorded snapshot")
-        return dict(self._store["objects"][key])
-
-    def find_customers(self, *, email: str = "", external_id: str = "", phone: str = "") -> list[Any]:
-        from dataclasses import asdict
-
-        from connectors.base import CustomerRef
-
-        key = (email or external_id or phone).lower()
-        if self._recording:
-            found = self._adapter.find_customers(email=email, external_id=external_id, phone=phone)
-            self._store["customers"][key] = [asdict(ref) for ref in found]
-            return found
-        return [CustomerRef(**ref) for ref in self._store["customers"].get(key, [])]

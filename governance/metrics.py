@@ -34,10 +34,11 @@ class MetricQuery:
 @dataclass(frozen=True)
 class Measurement:
     """A metric's value and the size of the sample behind it (conversations, reviews or cases); ``value`` is None
-    when the sample is empty."""
+    when there is nothing to compute it from, and ``why`` may say what is missing (shown where the gate says why)."""
 
     value: float | None
     n: int
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,13 +94,13 @@ def metric_read(query: MetricQuery) -> MetricReading:
     except Exception as exc:  # noqa: BLE001
         logger.exception("metric provider for %s failed on %s", query.metric, query)
         return MetricReading(None, f"{type(exc).__name__}: {exc}"[:300])
-    n = None
+    n, why = None, ""
     if isinstance(raw, Measurement):
-        raw, n = raw.value, raw.n
+        raw, n, why = raw.value, raw.n, raw.why
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             return MetricReading(None, f"the provider gave a sample size of {n!r}, not a count")
     if raw is None:
-        return MetricReading(None, n=n)
+        return MetricReading(None, str(why)[:300], n=n)
     try:
         value = float(raw)
     except (TypeError, ValueError):

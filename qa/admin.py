@@ -196,8 +196,12 @@ class FixRequestAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request)
         return queryset if self._sees_all(request) else queryset.filter(self._own(request))
 
+    # As in connectors/admin.py: the menu asks model permissions only. It is built on every admin page, and asking
+    # whether this user owns a fix request there would add a query to every page for every user. An owner without
+    # the model permission opens their requests from the e-mail's link (/admin/qa/fixrequest/).
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return self.has_view_permission(request)
+        user = request.user
+        return bool(user.is_authenticated and user.is_active and user.is_staff and self._sees_all(request))
 
     def has_view_permission(self, request: HttpRequest, obj: FixRequest | None = None) -> bool:
         user = request.user

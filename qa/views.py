@@ -13,12 +13,13 @@ from django.contrib import admin
 from django.contrib import messages as flash
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from agent.console.selectors import conversation_or_none
+from config.views import see_other
 from qa import selectors
 from qa.calibration import calibration
 from qa.exceptions import InvalidInput, ItemNotOpen, NotPermitted
@@ -63,12 +64,6 @@ def qa_view(*, methods: tuple[str, ...] = READ, managers: bool = False) -> Calla
         return never_cache(wrapped)
 
     return decorator
-
-
-def _see_other(url: str) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(url)
-    response.status_code = 303  # after a POST, the browser GETs the page (RFC 9110 §15.4.4)
-    return response
 
 
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -220,13 +215,13 @@ def item_review(request: HttpRequest, item_id: int) -> HttpResponse:
         return _render_item(request, item, posted=posted, errors=exc.errors, status=400)
     except (NotPermitted, ItemNotOpen) as exc:
         flash.error(request, f"Not submitted: {exc}")
-        return _see_other(reverse("qa:item", args=[item.pk]))
+        return see_other(reverse("qa:item", args=[item.pk]))
     verdict = "passed" if review.passed else "failed"
     score = f"{review.score:.0f}" if review.score is not None else "—"
     flash.success(request, f"Review submitted: {verdict} (score {score}).")
     if not review.passed:
-        return _see_other(reverse("qa:item", args=[item.pk]) + "#after-review")
-    return _see_other(reverse("qa:queue"))
+        return see_other(reverse("qa:item", args=[item.pk]) + "#after-review")
+    return see_other(reverse("qa:queue"))
 
 
 @qa_view(methods=POST, managers=True)
@@ -238,14 +233,14 @@ def item_settle(request: HttpRequest, item_id: int) -> HttpResponse:
     review = Review.objects.filter(pk=int(review_id), item=item).first() if review_id.isdigit() else None
     if review is None:
         flash.error(request, "Not settled: pick the review that stands.")
-        return _see_other(target)
+        return see_other(target)
     try:
         qa_item_settle(item=item, review=review, actor=request.user, note=request.POST.get("note", ""))
     except (NotPermitted, ItemNotOpen, InvalidInput) as exc:
         flash.error(request, f"Not settled: {exc}")
     else:
         flash.success(request, f"Settled: {review.reviewer.get_username()}'s review stands.")
-    return _see_other(target)
+    return see_other(target)
 
 
 @qa_view(managers=True)
@@ -280,7 +275,7 @@ def fix_request_form(request: HttpRequest, review_id: int) -> HttpResponse:
             raise PermissionDenied(str(exc)) from None
         else:
             flash.success(request, f"Fix request sent to {fix.owner.get_username()}.")
-            return _see_other(reverse("qa:item", args=[review.item_id]))
+            return see_other(reverse("qa:item", args=[review.item_id]))
     return render(
         request,
         "qa/fix_request.html",
@@ -315,7 +310,7 @@ def regression_case_form(request: HttpRequest, review_id: int) -> HttpResponse:
             raise PermissionDenied(str(exc)) from None
         else:
             flash.success(request, f"Regression case “{case.name}” added to suite {data['suite'].name}.")
-            return _see_other(reverse("qa:item", args=[review.item_id]))
+            return see_other(reverse("qa:item", args=[review.item_id]))
     return render(
         request,
         "qa/regression_case.html",
@@ -347,4 +342,4 @@ def flag(request: HttpRequest, conversation_id: Any) -> HttpResponse:
         flash.success(
             request, "Flagged for QA: the next queue fill picks it up." if created else "You flagged it already."
         )
-    return _see_other(reverse("console:detail", args=[conversation.pk]))
+    return see_other(reverse("console:detail", args=[conversation.pk]))

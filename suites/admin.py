@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from agent.admin import EvidenceAdmin
 from governance.admin.base import GovernedAdmin
 from suites.expectations import ScriptError
 from suites.models import CaseResult, RegressionCase, RegressionSuite, RunStatus, SuiteRun
@@ -187,17 +188,6 @@ class RegressionCaseAdmin(GovernedAdmin):
         super().save_model(request, obj, form, change)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 class CaseResultInline(admin.TabularInline):
     model = CaseResult
     fields = ["case_link", "attempt", "passed", "duration_ms", "failed_expectations"]
@@ -232,7 +222,7 @@ def failure_lines(result: CaseResult) -> str:
 
 
 @admin.register(SuiteRun)
-class SuiteRunAdmin(ReadOnlyAdmin):
+class SuiteRunAdmin(EvidenceAdmin):
     list_display = ["__str__", "suite", "status", "progress", "passed_cases", "pass_rate", "pass_hat_k", "k"]
     list_display += ["duration_ms", "created_at", "requested_by"]
     list_select_related = ["suite", "requested_by"]
@@ -290,7 +280,7 @@ class SuiteRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CaseResult)
-class CaseResultAdmin(ReadOnlyAdmin):
+class CaseResultAdmin(EvidenceAdmin):
     list_display = ["case_name", "run", "attempt", "passed", "duration_ms", "conversation_id"]
     list_select_related = ["run__suite"]
     list_filter = ["passed", "run__suite"]

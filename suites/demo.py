@@ -1,8 +1,9 @@
-"""The demo company's regression suite ``demo`` (Brewline Coffee): scripted chats covering every demo intent,
+"""The demo company's regression suites (Brewline Coffee). ``demo``: scripted chats covering every demo intent,
 verification in both orders, refusals of other customers' records, the escalation reasons a chat can trigger, an
-approval-tier refund and a question the help centre cannot answer. Written for Brewline (brewline/demo.py's named
-customers and orders, which are deterministic). Idempotent: a case that exists is left as an admin may have edited
-it; missing ones are created through the audited service.
+approval-tier refund and a question the help centre cannot answer. ``demo_faults``: the demo systems failing, from a
+snapshot with failures written in. Written for Brewline (brewline/demo.py's named customers and orders, which are
+deterministic). Idempotent: a case that exists is left as an admin may have edited it; missing ones are created
+through the audited service.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.db import transaction
 from governance.changes import config_object_save
 from governance.models import RolloutGate
 from suites.models import RegressionSuite
-from suites.services import regression_case_create
+from suites.services import regression_case_create, suite_snapshot_save
 
 SUITE = "demo"
 # Actions (refunds, pauses, address changes) are enabled from stage 4 in the demo's policies: the suite rehearses
@@ -366,27 +367,75 @@ ESCALATIONS: list[dict[str, Any]] = [
 CASES: list[dict[str, Any]] = KNOWLEDGE + SMALLTALK + ORDERS + SUBSCRIPTIONS + REFUNDS + ESCALATIONS
 
 
+# A suite whose reads come from a snapshot with failures written in: what the agent does when a system is down.
+FAULTS_SUITE = "demo_faults"
+FAULTS_SNAPSHOT: dict[str, Any] = {
+    "demo_crm": {
+        "customers": {MARA: [{"id": "C-1001", "email": MARA, "name": "Mara Lindqvist"}]},
+        "objects": {"customer/C-1001": {"id": "C-1001", "email": MARA, "name": "Mara Lindqvist"}},
+    },
+    "demo_commerce": {
+        "objects": {
+            "order/BL-10042": {"failure": "timed out after 10 s"},
+            "order/BL-10041": {"failure": "503 Service Unavailable"},
+        }
+    },
+}
+FAULT_CASES: list[dict[str, Any]] = [
+    case(
+        "the order system is down during a lookup",
+        "where_is_my_order",
+        turn(
+            "Where is my order BL-10042?",
+            decided("order_status_lookup", "allow"),
+            escalates("connected system failed"),
+            says(r"couldn't reach our systems"),
+        ),
+        **verified(MARA),
+    ),
+    case(
+        "the order system is down during a refund",
+        "refund_request",
+        turn(
+            "Please refund £12.50 for order BL-10041, one bag was missing",
+            decided("refund", "allow"),
+            escalates("connected system failed"),
+            never_says(r"refunded"),
+        ),
+        **verified(MARA),
+    ),
+]
+
+
+def _suite(name: str, description: str) -> tuple[RegressionSuite, bool]:
+    suite = RegressionSuite.objects.filter(name=name).first()
+    if suite is not None:
+        return suite, False
+    suite = config_object_save(
+        actor=None,
+        instance=RegressionSuite(name=name, description=description, channel="web_chat", stage=STAGE),
+        reason="demo company seed",
+    )
+    suite.gates.set(RolloutGate.objects.filter(channel__channel="web_chat", stage__in=GATE_STAGES))
+    return suite, True
+
+
 @transaction.atomic
 def seed_suites() -> dict[str, int]:
-    """Create the demo suite, linked to the web chat gates into stages 2-4, and its cases; return counts created."""
+    """Create the demo suites (``demo`` and ``demo_faults``, linked to the web chat gates into stages 2-4) and their
+    cases; return counts created."""
     created = {"regression suites": 0, "regression cases": 0}
-    suite = RegressionSuite.objects.filter(name=SUITE).first()
-    if suite is None:
-        suite = config_object_save(
-            actor=None,
-            instance=RegressionSuite(
-                name=SUITE,
-                description="Brewline's demo chats: every intent, verification, refusals, escalations, approvals.",
-                channel="web_chat",
-                stage=STAGE,
-            ),
-            reason="demo company seed",
-        )
-        suite.gates.set(RolloutGate.objects.filter(channel__channel="web_chat", stage__in=GATE_STAGES))
-        created["regression suites"] = 1
-    existing = set(suite.cases.values_list("name", flat=True))
-    for spec in CASES:
-        if spec["name"] not in existing:
-            regression_case_create(suite=suite, actor=None, **spec)
-            created["regression cases"] += 1
+    for name, description, cases in (
+        (SUITE, "Brewline's demo chats: every intent, verification, refusals, escalations, approvals.", CASES),
+        (FAULTS_SUITE, "The demo systems failing (a snapshot with failures): the agent hands over.", FAULT_CASES),
+    ):
+        suite, made = _suite(name, description)
+        created["regression suites"] += made
+        if made and name == FAULTS_SUITE:
+            suite_snapshot_save(suite=suite, snapshot=FAULTS_SNAPSHOT, actor=None)
+        existing = set(suite.cases.values_list("name", flat=True))
+        for spec in cases:
+            if spec["name"] not in existing:
+                regression_case_create(suite=suite, actor=None, **spec)
+                created["regression cases"] += 1
     return created

@@ -3,7 +3,8 @@
 For a channel: each suite linked to any of that channel's gates (``RegressionSuite.gates``) contributes its latest
 finished run within the window; the value is the cases that passed (every attempt, pass^k) ÷ the cases, over those
 runs, and the sample is the number of cases. Per intent when the criterion names one (the cases of that intent).
-No linked suite with a run in the window: no value (n=0), which a gate never counts as met.
+A linked suite without a finished run in the window, or no linked suite at all: no value (n=0), which a gate never
+counts as met.
 """
 
 from __future__ import annotations
@@ -17,27 +18,38 @@ from governance.metrics import Measurement, MetricQuery
 from suites.models import RegressionSuite, RunStatus, SuiteRun
 
 
-def latest_runs(query: MetricQuery) -> list[SuiteRun]:
-    """Each linked suite's latest finished run within the window (one query)."""
+def latest_runs(query: MetricQuery) -> tuple[list[SuiteRun], list[str]]:
+    """Return each linked suite's latest finished run within the window, and the linked suites without one (two
+    queries)."""
     since = timezone.now() - timedelta(days=query.window_days)
     latest = (
         SuiteRun.objects.filter(suite=OuterRef("pk"), status=RunStatus.DONE, finished_at__gte=since)
         .order_by("-finished_at", "-pk")
         .values("pk")[:1]
     )
-    suites = (
+    linked = dict(
         RegressionSuite.objects.filter(gates__channel__channel=query.channel)
         .distinct()
         .annotate(latest_run=Subquery(latest))
-        .filter(latest_run__isnull=False)
+        .values_list("name", "latest_run")
     )
-    return list(SuiteRun.objects.filter(pk__in=suites.values("latest_run")))
+    missing = sorted(name for name, run in linked.items() if run is None)
+    runs = [run for run in linked.values() if run is not None]
+    return list(SuiteRun.objects.filter(pk__in=runs)) if runs else [], missing
 
 
 def regression_pass_rate(query: MetricQuery) -> Measurement:
-    """Cases passed ÷ cases over the latest run of each suite linked to the channel's gates (docs/suites.md)."""
+    """Cases passed ÷ cases over the latest run of each suite linked to the channel's gates (docs/suites.md).
+
+    Every linked suite must have run in the window: a suite linked to a gate and not run is missing evidence, not a
+    suite to leave out, so then there is no value and the gate says which suite has not run.
+    """
+    runs, missing = latest_runs(query)
+    if missing:
+        names = ", ".join(missing)
+        return Measurement(None, 0, why=f"no finished run in the last {query.window_days} days of {names}")
     cases = passed = 0
-    for run in latest_runs(query):
+    for run in runs:
         if query.intent:
             figures = (run.by_intent or {}).get(query.intent) or {}
             cases += int(figures.get("cases") or 0)

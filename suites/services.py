@@ -10,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from connectors.snapshot import snapshot_problems
 from governance.audit import Actor, audit_record
 from governance.changes import config_object_save
 from governance.models import EventType
@@ -129,15 +130,7 @@ def cases_import(*, suite: RegressionSuite, text: str, actor: Any) -> dict[str, 
 @transaction.atomic
 def suite_run_create(*, suite: RegressionSuite, k: int | None = None, actor: Any) -> SuiteRun:
     """Queue a run of the suite (its task starts once committed); raise ``SuiteRunActive`` if one waits or runs."""
-    k = suite.k if k is None else k
-    if not 1 <= k <= MAX_K:
-        raise SuiteError(f"k must be from 1 to {MAX_K}; got {k}")
-    suite_runs_abandon_stale(suite=suite)
-    try:
-        with transaction.atomic():
-            run = SuiteRun.objects.create(suite=suite, k=k, requested_by=_user(actor))
-    except IntegrityError:
-        raise SuiteRunActive(f"The suite {suite.name} is already queued or running.") from None
+    run = suite_run_start(suite=suite, k=k, actor=actor)
     from suites.tasks import run_suite
 
     transaction.on_commit(lambda: run_suite.delay(run.pk))
@@ -145,7 +138,8 @@ def suite_run_create(*, suite: RegressionSuite, k: int | None = None, actor: Any
 
 
 def suite_run_start(*, suite: RegressionSuite, k: int | None = None, actor: Any) -> SuiteRun:
-    """Create a run to execute in this process (the command): the same claim as a queued one, without the task."""
+    """Create a run to execute in this process (the command), or for ``suite_run_create`` to queue: one suite has at
+    most one queued or running run (a partial unique constraint), so a second is refused with ``SuiteRunActive``."""
     k = suite.k if k is None else k
     if not 1 <= k <= MAX_K:
         raise SuiteError(f"k must be from 1 to {MAX_K}; got {k}")
@@ -211,7 +205,12 @@ def case_result_record(*, run: SuiteRun, **values: Any) -> CaseResult:
 
 @transaction.atomic
 def suite_snapshot_save(*, suite: RegressionSuite, snapshot: dict[str, Any] | None, actor: Actor) -> None:
-    """Store (or with None clear) the suite's recorded connector reads; audited (the values are not copied)."""
+    """Store (or with None clear) the suite's recorded connector reads; audited (the values are not copied). A
+    snapshot that could not be served is refused with what is wrong (``SuiteError``), and nothing changes."""
+    problems = snapshot_problems(snapshot) if snapshot is not None else []
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise SuiteError(f"The snapshot cannot be used: {shown}.")
     RegressionSuite.objects.filter(pk=suite.pk).update(
         snapshot=snapshot, snapshot_recorded_at=timezone.now() if snapshot is not None else None
     )

@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.contrib import messages as flash
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -25,6 +25,7 @@ from agent.console.forms import DecisionForm, ReplyForm
 from agent.console.services import conversation_hand_back_by_assignee
 from agent.models import Conversation
 from agent.services import OwnershipConflict, conversation_close, conversation_take_over, human_message_send
+from config.views import see_other
 from governance.approvals import approval_request_approve, approval_request_reject
 from governance.exceptions import ApprovalNotPending, NotPermitted
 from governance.models import ApprovalRequest
@@ -56,12 +57,6 @@ def console_view(*, act: bool = False, post: bool = False) -> Callable[[View], V
         return never_cache(wrapped)
 
     return decorator
-
-
-def _see_other(url: str) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(url)
-    response.status_code = 303  # after a POST, the browser GETs the page (RFC 9110 §15.4.4)
-    return response
 
 
 def _detail_url(conversation_id: Any) -> str:
@@ -149,7 +144,7 @@ def _move(request: HttpRequest, conversation_id: Any, move: Any, failed: str, do
         flash.error(request, f"{failed}: {exc}")
     else:
         flash.success(request, done)
-    return _see_other(_detail_url(conversation.pk))
+    return see_other(_detail_url(conversation.pk))
 
 
 @console_view(act=True, post=True)
@@ -191,14 +186,14 @@ def conversation_send_view(request: HttpRequest, conversation_id: Any) -> HttpRe
     form = ReplyForm(request.POST)
     if not form.is_valid():
         flash.error(request, " ".join(form.errors["text"]))
-        return _see_other(_detail_url(conversation.pk))
+        return see_other(_detail_url(conversation.pk))
     try:
         human_message_send(conversation_id=conversation.pk, user=request.user, text=form.cleaned_data["text"])
     except OwnershipConflict as exc:
         flash.error(request, f"Not sent: {exc}")
     else:
         flash.success(request, "Sent.")
-    return _see_other(_detail_url(conversation.pk) + "#reply")
+    return see_other(_detail_url(conversation.pk) + "#reply")
 
 
 # --- Approvals -----------------------------------------------------------------------------------------------------
@@ -210,7 +205,7 @@ def _decide(request: HttpRequest, request_id: int, *, approve: bool) -> HttpResp
     form = DecisionForm(request.POST)
     if not form.is_valid():
         flash.error(request, " ".join(form.errors["note"]))
-        return _see_other(back)
+        return see_other(back)
     decide = approval_request_approve if approve else approval_request_reject
     try:
         decide(request_id=approval.pk, actor=request.user, note=form.cleaned_data["note"])
@@ -223,7 +218,7 @@ def _decide(request: HttpRequest, request_id: int, *, approve: bool) -> HttpResp
             flash.success(request, f"Approved {approval.action.label.lower()} #{approval.pk}; it is being carried out.")
         else:
             flash.success(request, f"Rejected {approval.action.label.lower()} #{approval.pk}; the customer is told.")
-    return _see_other(back)
+    return see_other(back)
 
 
 def _back_from_approval(request: HttpRequest, approval: ApprovalRequest) -> str:

@@ -138,6 +138,13 @@ def _metric_choices() -> list[tuple[str, str]]:
 class GateCriterionForm(forms.ModelForm):
     # Choices are read when the form is built, so metrics an app adds to the catalogue appear without a deploy here.
     metric = forms.ChoiceField(choices=_metric_choices, help_text="What is measured (from analytics).")
+    min_sample = forms.IntegerField(
+        min_value=0,
+        required=False,
+        initial=0,
+        help_text="Smallest sample (conversations, reviews or cases) the value must come from; below it the "
+        "criterion is not met. Empty or 0: any sample.",
+    )
 
     class Meta:
         model = GateCriterion
@@ -157,6 +164,8 @@ class GateCriterionForm(forms.ModelForm):
             self.add_error("threshold", "This metric is a share between 0 and 1: write 0.9 for 90 %.")
         if data.get("window_days") == 0:
             self.add_error("window_days", "Read the metric over at least one day.")
+        if data.get("min_sample") is None:
+            data["min_sample"] = 0
         return data
 
 

@@ -46,8 +46,8 @@ def test_it_reads_the_latest_run_in_the_window_of_each_suite_linked_to_the_chann
     _run(checkout, 10, 0, status=RunStatus.FAILED)  # a failed run is no evidence
     _run(faq, 10, 10, days_ago=30)  # outside the window
     _run(faq, 20, 15, days_ago=3)
-    _run(mail, 10, 0)  # another channel
-    _run(loose, 10, 0)  # linked to no gate
+    # mail, another channel's, has never run; loose is linked to no gate
+    _run(loose, 10, 0)
 
     assert regression_pass_rate(MetricQuery("web_chat", "regression_pass_rate", window_days=7)) == Measurement(0.8, 30)
     reading = metric_read(MetricQuery("web_chat", "regression_pass_rate", window_days=7))  # registered in ready()
@@ -69,4 +69,20 @@ def test_without_a_linked_run_in_the_window_there_is_no_value(gates) -> None:  #
     suite = RegressionSuite.objects.create(name="checkout")
     suite.gates.set([gates["web2"]])
     _run(suite, 10, 10, days_ago=9)
-    assert regression_pass_rate(MetricQuery("web_chat", "regression_pass_rate", window_days=7)) == Measurement(None, 0)
+    query = MetricQuery("web_chat", "regression_pass_rate", window_days=7)
+    assert regression_pass_rate(query) == Measurement(None, 0, why="no finished run in the last 7 days of checkout")
+    RegressionSuite.objects.all().delete()
+    assert regression_pass_rate(query) == Measurement(None, 0)  # no suite linked at all
+
+
+def test_a_linked_suite_that_has_not_run_in_the_window_leaves_no_value_and_is_named(gates) -> None:  # type: ignore[no-untyped-def]
+    ran, new, old = (RegressionSuite.objects.create(name=n) for n in ("checkout", "returns", "faq"))
+    for suite in (ran, new, old):
+        suite.gates.set([gates["web2"]])
+    _run(ran, 10, 10)
+    _run(old, 10, 10, days_ago=9)
+
+    reading = metric_read(MetricQuery("web_chat", "regression_pass_rate", window_days=7))
+
+    assert (reading.value, reading.n) == (None, 0)
+    assert reading.error == "no finished run in the last 7 days of faq, returns"

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from suites.models import MAX_K, RegressionSuite, RunStatus, SuiteRun
 from suites.runner import suite_run_execute
-from suites.services import SuiteError, suite_run_start
+from suites.services import SuiteError, suite_run_start, suite_snapshot_save
 
 
 def run_json(run: SuiteRun) -> dict[str, Any]:
@@ -41,16 +41,25 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="Run every suite.")
         parser.add_argument("--k", type=int, help=f"Attempts per case (1-{MAX_K}); default: the suite's k.")
         parser.add_argument("--json", dest="json_out", help="Write the results as JSON to this file.")
-        parser.add_argument(
+        snapshot = parser.add_mutually_exclusive_group()
+        snapshot.add_argument(
             "--record-snapshot",
             action="store_true",
             help="Read from the systems and store what they returned as the suite's snapshot (later runs replay it).",
+        )
+        snapshot.add_argument(
+            "--snapshot-file",
+            help="Store this JSON file as the suite's snapshot before running (docs/suites.md, shape and failures).",
+        )
+        snapshot.add_argument(
+            "--clear-snapshot", action="store_true", help="Drop the suite's snapshot: reads go to the systems again."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         suites = self._suites(options["name"], options["all"])
         if options["k"] is not None and not 1 <= options["k"] <= MAX_K:
             raise CommandError(f"--k must be from 1 to {MAX_K}.")
+        self._snapshot(suites, options)
         results, broken = [], []
         for suite in suites:
             try:
@@ -69,6 +78,24 @@ class Command(BaseCommand):
             Path(options["json_out"]).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         if broken:
             raise CommandError("; ".join(broken))
+
+    def _snapshot(self, suites: list[RegressionSuite], options: dict[str, Any]) -> None:
+        """Load or clear the snapshot (one suite only) before running: a bad file changes nothing and runs nothing."""
+        if not (options["snapshot_file"] or options["clear_snapshot"]):
+            return
+        if len(suites) != 1:
+            raise CommandError("--snapshot-file and --clear-snapshot apply to one named suite, not --all.")
+        snapshot = None
+        if options["snapshot_file"]:
+            try:
+                snapshot = json.loads(Path(options["snapshot_file"]).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                raise CommandError(f"--snapshot-file: cannot read {options['snapshot_file']}: {exc}") from None
+        try:
+            suite_snapshot_save(suite=suites[0], snapshot=snapshot, actor=None)
+        except SuiteError as exc:
+            raise CommandError(f"--snapshot-file: {exc}") from None
+        suites[0].refresh_from_db()
 
     def _suites(self, name: str | None, every: bool) -> list[RegressionSuite]:
         if bool(name) == every:
