@@ -23,7 +23,7 @@ from knowledge.services import source_mark_reviewed
 from qa.demo import seed_qa
 from qa.models import ReviewItem, ScorecardCriterion
 from qa.services import conversation_flag, qa_queue_fill, qa_review_submit
-from suites.models import RunStatus
+from suites.models import RegressionSuite, RunStatus
 from suites.runner import suite_run_execute
 from suites.services import suite_run_start
 from suites.tests.conftest import demo_company, demo_help_centre, demo_suite  # noqa: F401 - fixtures
@@ -117,10 +117,15 @@ def test_the_demo_gates_open_stage_by_stage_on_reviews_and_a_suite_run_and_fall_
     assert "regression_pass_rate (7 days): no data yet" in reviewed_only.reason
     assert "qa_pass_rate" not in reviewed_only.reason  # 12 reviews, all passed: that part is met
 
-    # The demo suite, run as manage.py run_suite runs it (the admin's Run button queues the same for a worker).
+    # The demo suites, run as manage.py run_suite runs them (the admin's Run button queues the same for a worker).
+    # Every suite linked to the gates must have run: the first alone is not enough.
     run = suite_run_execute(suite_run_start(suite=demo_suite, actor=_user("maya.ops")))
     assert run.status == RunStatus.DONE
     assert run.pass_hat_k >= 0.97, run.failures
+    one_suite = _evaluate()
+    assert "no finished run in the last 7 days of demo_faults" in one_suite.reason
+    faults = suite_run_execute(suite_run_start(suite=RegressionSuite.objects.get(name="demo_faults"), actor=None))
+    assert (faults.status, faults.failures) == (RunStatus.DONE, [])
 
     # The demo's help centre has one source due for review and one stale on purpose: freshness holds the gate shut
     # until their owner reviews them.
@@ -138,7 +143,8 @@ def test_the_demo_gates_open_stage_by_stage_on_reviews_and_a_suite_run_and_fall_
     at_four = ChannelRollout.objects.get(channel="web_chat")
     assert at_four.stage == 4
     promoted = GateEvaluation.objects.filter(outcome="promoted").order_by("evaluated_at")
-    assert "regression_pass_rate (7 days) is " in promoted[0].reason and f"(n={run.cases})" in promoted[0].reason
+    assert "regression_pass_rate (7 days) is 1 " in promoted[0].reason
+    assert f"(n={run.cases + faults.cases})" in promoted[0].reason
     assert "escalation_accuracy (7 days) is 1 (n=12)" in promoted[1].reason
     # Stage 5 asks for containment and CSAT from 100 and 30 conversations: not this demo's evidence.
     held = _evaluate()

@@ -83,7 +83,7 @@ class Command(BaseCommand):
         """Load or clear the snapshot (one suite only) before running: a bad file changes nothing and runs nothing."""
         if not (options["snapshot_file"] or options["clear_snapshot"]):
             return
-        if len(suites) != 1:
+        if options["all"]:
             raise CommandError("--snapshot-file and --clear-snapshot apply to one named suite, not --all.")
         snapshot = None
         if options["snapshot_file"]:
