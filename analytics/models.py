@@ -22,6 +22,10 @@ class EventKind(models.TextChoices):
     CSAT = "csat", "Customer satisfaction given"
     VERIFICATION_PASSED = "verification_passed", "Verification passed"
     VERIFICATION_FAILED = "verification_failed", "Verification failed"
+    TRAFFIC_TO_PERSON = "traffic_to_person", "Outside the AI's traffic share: straight to a person"
+    REPLY_FEEDBACK = "reply_feedback", "Feedback on an agent reply (helpful or not)"
+    HUMAN_REPLIED = "human_replied", "A person replied in the conversation"
+    APPROVAL_DECIDED = "approval_decided", "An approval request was decided"
 
 
 class AnalyticsEvent(models.Model):
