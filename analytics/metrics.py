@@ -7,12 +7,9 @@ a gate never counts missing data as met). Each is one query on ``analytics_event
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db.models import Avg, Count, Exists, FloatField, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
-from django.utils import timezone
 
 from analytics.models import AnalyticsEvent, EventKind
 from governance.metrics import RATE, Measurement, MetricInfo, MetricProvider, MetricQuery
@@ -20,21 +17,25 @@ from governance.metrics import RATE, Measurement, MetricInfo, MetricProvider, Me
 PERSON_REACHED = [EventKind.ESCALATED, EventKind.HUMAN_TOOK_OVER]
 
 
+def _in_channel(query: MetricQuery) -> Q:
+    return Q(channel=query.channel) if query.channel else Q()  # a report may ask for every channel
+
+
 def _events(query: MetricQuery, *kinds: str) -> QuerySet[AnalyticsEvent]:
-    since = timezone.now() - timedelta(days=query.window_days)
-    return AnalyticsEvent.objects.filter(channel=query.channel, kind__in=kinds, created_at__gte=since)
+    start, end = query.bounds()
+    return AnalyticsEvent.objects.filter(_in_channel(query), kind__in=kinds, created_at__gte=start, created_at__lt=end)
 
 
 def _about_intent(events: QuerySet[AnalyticsEvent], query: MetricQuery) -> QuerySet[AnalyticsEvent]:
     """Keep the events of conversations in which the agent worked on ``query.intent`` (all when none is named)."""
     if not query.intent:
         return events
-    with_intent = AnalyticsEvent.objects.filter(channel=query.channel, intent=query.intent).values("conversation_id")
+    with_intent = AnalyticsEvent.objects.filter(_in_channel(query), intent=query.intent).values("conversation_id")
     return events.filter(conversation_id__in=with_intent)
 
 
 def _share(part: int, whole: int) -> Measurement:
-    return Measurement(None if whole == 0 else part / whole, whole)
+    return Measurement(None if whole == 0 else part / whole, whole, part=part)
 
 
 def containment_rate(query: MetricQuery) -> Measurement:
@@ -51,19 +52,34 @@ def containment_rate(query: MetricQuery) -> Measurement:
     return _share(counts["contained"], counts["ended"])
 
 
-def csat(query: MetricQuery) -> Measurement:
-    """Average satisfaction score (1-5) given in the window; a conversation rated twice counts with its last score."""
-    latest = (
-        _about_intent(_events(query, EventKind.CSAT), query)
-        .order_by("conversation_id", "-created_at")
-        .distinct("conversation_id")
-        .values("pk")
-    )
+def _csat(query: MetricQuery, *, reached_person: bool | None = None) -> Measurement:
+    """Average of each conversation's last score in the window; with ``reached_person``, only the conversations that
+    did (or did not) reach a person at any time."""
+    ratings = _about_intent(_events(query, EventKind.CSAT), query)
+    if reached_person is not None:
+        reached = AnalyticsEvent.objects.filter(conversation_id=OuterRef("conversation_id"), kind__in=PERSON_REACHED)
+        ratings = ratings.annotate(reached_person=Exists(reached)).filter(reached_person=reached_person)
+    latest = ratings.order_by("conversation_id", "-created_at").distinct("conversation_id").values("pk")
     figures = AnalyticsEvent.objects.filter(pk__in=latest).aggregate(
         score=Avg(Cast(KT("data__score"), FloatField())), rated=Count("pk")
     )
     average = figures["score"]
     return Measurement(None if average is None else float(average), figures["rated"])
+
+
+def csat(query: MetricQuery) -> Measurement:
+    """Average satisfaction score (1-5) given in the window; a conversation rated twice counts with its last score."""
+    return _csat(query)
+
+
+def csat_ai(query: MetricQuery) -> Measurement:
+    """CSAT of the conversations the AI handled alone (never escalated, never taken over)."""
+    return _csat(query, reached_person=False)
+
+
+def csat_human(query: MetricQuery) -> Measurement:
+    """CSAT of the conversations a person handled (escalated or taken over)."""
+    return _csat(query, reached_person=True)
 
 
 def failed_retrieval_rate(query: MetricQuery) -> Measurement:
@@ -77,9 +93,9 @@ def failed_retrieval_rate(query: MetricQuery) -> Measurement:
 
 def escalation_rate(query: MetricQuery) -> Measurement:
     """Share of the conversations the agent answered in the window that it escalated to a person in the window."""
-    since = timezone.now() - timedelta(days=query.window_days)
+    start, end = query.bounds()
     escalated = AnalyticsEvent.objects.filter(
-        conversation_id=OuterRef("conversation_id"), kind=EventKind.ESCALATED, created_at__gte=since
+        conversation_id=OuterRef("conversation_id"), kind=EventKind.ESCALATED, created_at__gte=start, created_at__lt=end
     )
     answered = _events(query, EventKind.TURN_ANSWERED)
     if query.intent:
@@ -92,6 +108,8 @@ def escalation_rate(query: MetricQuery) -> Measurement:
 
 
 PROVIDERS: dict[str, MetricProvider] = {
+    "csat_ai": csat_ai,
+    "csat_human": csat_human,
     "containment_rate": containment_rate,
     "csat": csat,
     "failed_retrieval_rate": failed_retrieval_rate,
@@ -100,5 +118,7 @@ PROVIDERS: dict[str, MetricProvider] = {
 
 # Metrics analytics adds to the catalogue governance knows (governance.metrics.METRICS).
 EXTRA_METRICS: dict[str, MetricInfo] = {
+    "csat_ai": MetricInfo("Average satisfaction of the conversations the AI handled alone.", "score (1 to 5)"),
+    "csat_human": MetricInfo("Average satisfaction of the conversations a person handled.", "score (1 to 5)"),
     "escalation_rate": MetricInfo("Share of conversations the agent answered that it escalated to a person.", RATE),
 }

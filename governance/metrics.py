@@ -17,18 +17,28 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class MetricQuery:
-    """One number a gate criterion needs: a metric of a channel over the last ``window_days``, maybe per intent."""
+    """One number a gate criterion (or a report) needs: a metric of a channel over ``window_days`` ending ``until``
+    (now when None), maybe per intent. An empty channel means every channel (reports; gates always name one)."""
 
     channel: str
     metric: str
     intent: str = ""
     window_days: int = 7
+    until: datetime | None = None
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """Return the window as (start, end): ``window_days`` days up to ``until`` (or now)."""
+        end = self.until or timezone.now()
+        return end - timedelta(days=self.window_days), end
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class Measurement:
     value: float | None
     n: int
     why: str = ""
+    part: int | None = None  # a share's numerator (value = part / n), for reports and confidence intervals
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,7 @@ class MetricReading:
     value: float | None
     error: str = ""
     n: int | None = None
+    part: int | None = None  # a share's numerator, when the provider gave one
 
 
 def metric_read(query: MetricQuery) -> MetricReading:
@@ -94,20 +106,22 @@ def metric_read(query: MetricQuery) -> MetricReading:
     except Exception as exc:  # noqa: BLE001
         logger.exception("metric provider for %s failed on %s", query.metric, query)
         return MetricReading(None, f"{type(exc).__name__}: {exc}"[:300])
-    n, why = None, ""
+    n, why, part = None, "", None
     if isinstance(raw, Measurement):
-        raw, n, why = raw.value, raw.n, raw.why
+        raw, n, why, part = raw.value, raw.n, raw.why, raw.part
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             return MetricReading(None, f"the provider gave a sample size of {n!r}, not a count")
+        if part is not None and (isinstance(part, bool) or not isinstance(part, int) or not 0 <= part <= n):
+            return MetricReading(None, f"the provider gave {part!r} of {n}, not a part of the sample")
     if raw is None:
-        return MetricReading(None, str(why)[:300], n=n)
+        return MetricReading(None, str(why)[:300], n=n, part=part)
     try:
         value = float(raw)
     except (TypeError, ValueError):
         return MetricReading(None, f"the provider returned {raw!r}, not a number")
     if isinstance(raw, bool) or not math.isfinite(value):
         return MetricReading(None, f"the provider returned {raw!r}, not a finite number")
-    return MetricReading(value, n=n)
+    return MetricReading(value, n=n, part=part)
 
 
 def metric_value(query: MetricQuery) -> float | None:

@@ -7,12 +7,9 @@ a turn of that intent). Test conversations never count; disputed items count onc
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
 
-from agent.models import TurnTrace
+from agent.models import Conversation, TurnTrace
 from governance.metrics import RATE, Measurement, MetricInfo, MetricProvider, MetricQuery
 from qa.models import ReviewItem
 from qa.models.review import FINAL_STATUSES
@@ -20,14 +17,16 @@ from qa.models.review import FINAL_STATUSES
 
 def reviewed_items(query: MetricQuery) -> QuerySet[ReviewItem]:
     """Return the finalised items a QA metric is computed from."""
-    since = timezone.now() - timedelta(days=query.window_days)
+    start, end = query.bounds()
     items = ReviewItem.objects.filter(
         status__in=FINAL_STATUSES,
         final_review__isnull=False,
-        finalised_at__gte=since,
-        conversation__channel=query.channel,
+        finalised_at__gte=start,
+        finalised_at__lt=end,
         conversation__is_test=False,
     )
+    if query.channel:  # a report may ask for every channel
+        items = items.filter(conversation__channel=query.channel)
     if query.intent:
         items = items.filter(
             Exists(TurnTrace.objects.filter(conversation=OuterRef("conversation_id"), intent=query.intent))
@@ -36,7 +35,7 @@ def reviewed_items(query: MetricQuery) -> QuerySet[ReviewItem]:
 
 
 def _share(part: int, whole: int) -> Measurement:
-    return Measurement(None if whole == 0 else part / whole, whole)
+    return Measurement(None if whole == 0 else part / whole, whole, part=part)
 
 
 def qa_pass_rate(query: MetricQuery) -> Measurement:
@@ -85,7 +84,23 @@ def policy_breach_rate(query: MetricQuery) -> Measurement:
     return _share(counts["breaches"], counts["n"])
 
 
+def qa_coverage(query: MetricQuery) -> Measurement:
+    """Conversations ended in the window (closed, not tests) that have a review standing ÷ those conversations."""
+    start, end = query.bounds()
+    ended = Conversation.objects.filter(is_test=False, closed_at__gte=start, closed_at__lt=end)
+    if query.channel:
+        ended = ended.filter(channel=query.channel)
+    if query.intent:
+        ended = ended.filter(Exists(TurnTrace.objects.filter(conversation=OuterRef("pk"), intent=query.intent)))
+    reviewed = ReviewItem.objects.filter(
+        conversation=OuterRef("pk"), status__in=FINAL_STATUSES, final_review__isnull=False
+    )
+    counts = ended.aggregate(n=Count("pk"), reviewed=Count("pk", filter=Q(Exists(reviewed))))
+    return _share(counts["reviewed"], counts["n"])
+
+
 PROVIDERS: dict[str, MetricProvider] = {
+    "qa_coverage": qa_coverage,
     "qa_pass_rate": qa_pass_rate,
     "escalation_accuracy": escalation_accuracy,
     "escalation_precision": escalation_precision,
@@ -94,6 +109,7 @@ PROVIDERS: dict[str, MetricProvider] = {
 }
 
 EXTRA_METRICS: dict[str, MetricInfo] = {
+    "qa_coverage": MetricInfo("Share of the conversations ended in the window that a QA review scored.", RATE),
     "escalation_precision": MetricInfo("Share of reviewed escalations a reviewer judged necessary.", RATE),
     "missed_escalation_rate": MetricInfo(
         "Share of reviewed conversations that were not escalated but a reviewer judged needed a person.", RATE

@@ -9,10 +9,7 @@ counts as met.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db.models import OuterRef, Subquery
-from django.utils import timezone
 
 from governance.metrics import Measurement, MetricQuery
 from suites.models import RegressionSuite, RunStatus, SuiteRun
@@ -21,14 +18,18 @@ from suites.models import RegressionSuite, RunStatus, SuiteRun
 def latest_runs(query: MetricQuery) -> tuple[list[SuiteRun], list[str]]:
     """Return each linked suite's latest finished run within the window, and the linked suites without one (two
     queries)."""
-    since = timezone.now() - timedelta(days=query.window_days)
+    start, end = query.bounds()
     latest = (
-        SuiteRun.objects.filter(suite=OuterRef("pk"), status=RunStatus.DONE, finished_at__gte=since)
+        SuiteRun.objects.filter(
+            suite=OuterRef("pk"), status=RunStatus.DONE, finished_at__gte=start, finished_at__lt=end
+        )
         .order_by("-finished_at", "-pk")
         .values("pk")[:1]
     )
+    # A report may ask for every channel: then every suite linked to any gate.
+    linked_to = {"gates__channel__channel": query.channel} if query.channel else {"gates__isnull": False}
     linked = dict(
-        RegressionSuite.objects.filter(gates__channel__channel=query.channel)
+        RegressionSuite.objects.filter(**linked_to)
         .distinct()
         .annotate(latest_run=Subquery(latest))
         .values_list("name", "latest_run")
@@ -57,4 +58,4 @@ def regression_pass_rate(query: MetricQuery) -> Measurement:
         else:
             cases += run.cases
             passed += run.passed or 0
-    return Measurement(passed / cases if cases else None, cases)
+    return Measurement(passed / cases if cases else None, cases, part=passed)

@@ -49,7 +49,7 @@ def test_it_reads_the_latest_run_in_the_window_of_each_suite_linked_to_the_chann
     # mail, another channel's, has never run; loose is linked to no gate
     _run(loose, 10, 0)
 
-    assert regression_pass_rate(MetricQuery("web_chat", "regression_pass_rate", window_days=7)) == Measurement(0.8, 30)
+    assert regression_pass_rate(MetricQuery("web_chat", "regression_pass_rate", window_days=7)) == Measurement(0.8, 30, part=24)
     reading = metric_read(MetricQuery("web_chat", "regression_pass_rate", window_days=7))  # registered in ready()
     assert (reading.value, reading.n) == (0.8, 30)
 
@@ -60,9 +60,9 @@ def test_per_intent_it_counts_the_cases_of_that_intent(gates) -> None:  # type: 
     _run(suite, 3, 2, by_intent={"refund_request": {"cases": 2, "passed": 1}, "greeting": {"cases": 1, "passed": 1}})
 
     query = MetricQuery("web_chat", "regression_pass_rate", intent="refund_request")
-    assert regression_pass_rate(query) == Measurement(0.5, 2)
+    assert regression_pass_rate(query) == Measurement(0.5, 2, part=1)
     none = MetricQuery("web_chat", "regression_pass_rate", intent="cancel_subscription")
-    assert regression_pass_rate(none) == Measurement(None, 0)
+    assert regression_pass_rate(none) == Measurement(None, 0, part=0)
 
 
 def test_without_a_linked_run_in_the_window_there_is_no_value(gates) -> None:  # type: ignore[no-untyped-def]
@@ -72,7 +72,7 @@ def test_without_a_linked_run_in_the_window_there_is_no_value(gates) -> None:  #
     query = MetricQuery("web_chat", "regression_pass_rate", window_days=7)
     assert regression_pass_rate(query) == Measurement(None, 0, why="no finished run in the last 7 days of checkout")
     RegressionSuite.objects.all().delete()
-    assert regression_pass_rate(query) == Measurement(None, 0)  # no suite linked at all
+    assert regression_pass_rate(query) == Measurement(None, 0, part=0)  # no suite linked at all
 
 
 def test_a_linked_suite_that_has_not_run_in_the_window_leaves_no_value_and_is_named(gates) -> None:  # type: ignore[no-untyped-def]

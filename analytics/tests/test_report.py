@@ -1,0 +1,138 @@
+"""The support metrics report: each metric with its definition, sample and Wilson interval over a date range; what
+Steward does not measure yet is unknown, never a number."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from analytics.models import AnalyticsEvent, EventKind
+from analytics.report import REPORT_METRICS, analytics_report, wilson_interval
+from governance.metrics import MetricQuery, metric_read
+
+REQUIRED = {
+    "containment_rate",
+    "deflection_rate",
+    "first_contact_resolution",
+    "durable_resolution",
+    "escalation_rate",
+    "escalation_accuracy",
+    "handle_time_after_handoff_s",
+    "first_human_reply_s",
+    "csat_ai",
+    "csat_human",
+    "reopen_rate",
+    "policy_breach_rate",
+    "failed_retrieval_rate",
+    "qa_coverage",
+    "qa_pass_rate",
+    "regression_pass_rate",
+}
+
+
+def _on(day: date, kind: str, conversation: str, *, channel: str = "web_chat", **data: object) -> None:
+    AnalyticsEvent.objects.create(
+        kind=kind,
+        conversation_id=conversation,
+        channel=channel,
+        data=data,
+        created_at=timezone.make_aware(datetime.combine(day, datetime.min.time())) + timedelta(hours=12),
+    )
+
+
+@pytest.mark.parametrize(
+    ("part", "n", "low", "high"),
+    [(5, 10, 0.2366, 0.7634), (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0), (1, 1, 0.2065, 1.0)],
+)
+def test_the_wilson_interval_matches_its_formula_and_stays_inside_zero_and_one(
+    part: int, n: int, low: float, high: float
+) -> None:
+    interval = wilson_interval(part, n)
+    assert interval is not None
+    assert interval == pytest.approx((low, high), abs=1e-4)
+
+
+def test_an_empty_sample_has_no_interval_and_an_impossible_one_is_refused() -> None:
+    assert wilson_interval(0, 0) is None
+    with pytest.raises(ValueError):
+        wilson_interval(11, 10)
+
+
+def test_the_report_names_every_metric_the_issue_asks_for_each_with_a_definition() -> None:
+    assert set(REPORT_METRICS) >= REQUIRED
+    assert all(spec.definition for spec in REPORT_METRICS.values())
+
+
+@pytest.mark.django_db
+def test_a_range_counts_only_its_own_days_and_gives_the_sample_and_interval() -> None:
+    first, last = date(2026, 11, 2), date(2026, 11, 8)
+    for n, conversation in enumerate("abcd"):
+        _on(first + timedelta(days=n), EventKind.CLOSED, conversation)
+    _on(first, EventKind.ESCALATED, "a")
+    _on(last + timedelta(days=1), EventKind.CLOSED, "after")  # the day after the range
+    _on(first - timedelta(days=1), EventKind.CLOSED, "before")
+    _on(first, EventKind.CLOSED, "mail", channel="email")
+
+    web = analytics_report(start=first, end=last, channel="web_chat")
+    every = analytics_report(start=first, end=last)
+
+    row = web["metrics"]["containment_rate"]
+    assert (row["value"], row["numerator"], row["denominator"], row["n"]) == (0.75, 3, 4, 4)
+    assert (row["low"], row["high"]) == pytest.approx(wilson_interval(3, 4), abs=1e-4)
+    assert "never reached a person" in row["definition"]
+    assert every["metrics"]["containment_rate"]["n"] == 5  # every channel: the e-mail conversation too
+    assert (web["from"], web["to"], web["channel"]) == ("2026-11-02", "2026-11-08", "web_chat")
+
+
+@pytest.mark.django_db
+def test_what_is_not_measured_yet_is_unknown_with_what_it_needs_never_zero() -> None:
+    report = analytics_report(start=date(2026, 11, 2), end=date(2026, 11, 8))
+    for name in ("deflection_rate", "reopen_rate", "first_human_reply_s", "first_contact_resolution"):
+        row = report["metrics"][name]
+        assert row["value"] is None and row["n"] is None and row["low"] is None
+        assert row["definition"].startswith("Not measured yet")
+    # Measured metrics with no data in the range are unknown too, with a sample of 0.
+    assert report["metrics"]["containment_rate"]["value"] is None
+    assert report["metrics"]["containment_rate"]["n"] == 0
+
+
+@pytest.mark.django_db
+def test_csat_is_split_between_conversations_the_ai_handled_alone_and_those_a_person_handled() -> None:
+    day = timezone.localdate()
+    _on(day, EventKind.CSAT, "alone", score=5)
+    _on(day, EventKind.CSAT, "alone-too", score=4)
+    _on(day, EventKind.CSAT, "helped", score=2)
+    _on(day, EventKind.HUMAN_TOOK_OVER, "helped")
+
+    ai = metric_read(MetricQuery("web_chat", "csat_ai"))
+    human = metric_read(MetricQuery("web_chat", "csat_human"))
+
+    assert (ai.value, ai.n) == (4.5, 2)
+    assert (human.value, human.n) == (2.0, 1)
+
+
+@pytest.mark.django_db
+def test_the_command_writes_the_report_as_json_and_refuses_bad_dates(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "report.json"
+    call_command("analytics_report", "--from", "2026-11-02", "--to", "2026-11-08", "--json", str(out))
+    report = json.loads(out.read_text())
+    assert set(report) == {"from", "to", "channel", "metrics"}
+    assert set(report["metrics"]["qa_pass_rate"]) == {
+        "value",
+        "numerator",
+        "denominator",
+        "n",
+        "low",
+        "high",
+        "definition",
+    }
+    assert "containment_rate" in capsys.readouterr().out
+
+    with pytest.raises(CommandError, match="YYYY-MM-DD"):
+        call_command("analytics_report", "--from", "2 November")
+    with pytest.raises(CommandError, match="before --from"):
+        call_command("analytics_report", "--from", "2026-11-08", "--to", "2026-11-02")
