@@ -107,7 +107,28 @@ def escalation_rate(query: MetricQuery) -> Measurement:
     return _share(counts["escalated"], counts["answered"])
 
 
+def _average_seconds(events: QuerySet[AnalyticsEvent]) -> Measurement:
+    figures = events.exclude(data__seconds_since_handoff=None).aggregate(
+        seconds=Avg(Cast(KT("data__seconds_since_handoff"), FloatField())), n=Count("pk")
+    )
+    return Measurement(None if figures["seconds"] is None else float(figures["seconds"]), figures["n"])
+
+
+def first_human_reply_s(query: MetricQuery) -> Measurement:
+    """Average seconds from a handoff to a person's first reply, over the first replies in the window."""
+    events = _about_intent(_events(query, EventKind.HUMAN_REPLIED), query).filter(data__first=True)
+    return _average_seconds(events.filter(data__has_key="seconds_since_handoff"))
+
+
+def handle_time_after_handoff_s(query: MetricQuery) -> Measurement:
+    """Average seconds from a handoff to the close, over the handed-over conversations closed in the window."""
+    events = _about_intent(_events(query, EventKind.CLOSED), query)
+    return _average_seconds(events.filter(data__has_key="seconds_since_handoff"))
+
+
 PROVIDERS: dict[str, MetricProvider] = {
+    "first_human_reply_s": first_human_reply_s,
+    "handle_time_after_handoff_s": handle_time_after_handoff_s,
     "csat_ai": csat_ai,
     "csat_human": csat_human,
     "containment_rate": containment_rate,
@@ -118,6 +139,8 @@ PROVIDERS: dict[str, MetricProvider] = {
 
 # Metrics analytics adds to the catalogue governance knows (governance.metrics.METRICS).
 EXTRA_METRICS: dict[str, MetricInfo] = {
+    "first_human_reply_s": MetricInfo("Average seconds from a handoff to a person's first reply.", "seconds"),
+    "handle_time_after_handoff_s": MetricInfo("Average seconds from a handoff to the close.", "seconds"),
     "csat_ai": MetricInfo("Average satisfaction of the conversations the AI handled alone.", "score (1 to 5)"),
     "csat_human": MetricInfo("Average satisfaction of the conversations a person handled.", "score (1 to 5)"),
     "escalation_rate": MetricInfo("Share of conversations the agent answered that it escalated to a person.", RATE),

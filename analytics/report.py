@@ -65,12 +65,15 @@ REPORT_METRICS: dict[str, ReportMetric] = {
     ),
     "handle_time_after_handoff_s": ReportMetric(
         SECONDS,
-        _NOT_YET + "average seconds from the handoff to the conversation's close, over conversations a person "
-        "resolved; needs the handoff lifecycle's close times per person.",
+        "Average seconds from the handoff (waiting, or a person taking over from the AI) to the close, over the "
+        "handed-over conversations closed in the range; n = those conversations.",
+        "handle_time_after_handoff_s",
     ),
     "first_human_reply_s": ReportMetric(
         SECONDS,
-        _NOT_YET + "average seconds from the handoff to a person's first reply; needs the first-reply events.",
+        "Average seconds from the handoff to a person's first reply, over the first replies sent in the range; "
+        "n = those replies.",
+        "first_human_reply_s",
     ),
     "csat_ai": ReportMetric(
         SCORE,

@@ -91,7 +91,7 @@ def test_a_range_counts_only_its_own_days_and_gives_the_sample_and_interval() ->
 @pytest.mark.django_db
 def test_what_is_not_measured_yet_is_unknown_with_what_it_needs_never_zero() -> None:
     report = analytics_report(start=date(2026, 11, 2), end=date(2026, 11, 8))
-    for name in ("deflection_rate", "reopen_rate", "first_human_reply_s", "first_contact_resolution"):
+    for name in ("deflection_rate", "reopen_rate", "durable_resolution", "first_contact_resolution"):
         row = report["metrics"][name]
         assert row["value"] is None and row["n"] is None and row["low"] is None
         assert row["definition"].startswith("Not measured yet")
@@ -136,3 +136,19 @@ def test_the_command_writes_the_report_as_json_and_refuses_bad_dates(tmp_path, c
         call_command("analytics_report", "--from", "2 November")
     with pytest.raises(CommandError, match="before --from"):
         call_command("analytics_report", "--from", "2026-11-08", "--to", "2026-11-02")
+
+
+@pytest.mark.django_db
+def test_handoff_times_average_the_first_replies_and_the_closes_after_a_handoff() -> None:
+    day = timezone.localdate()
+    _on(day, EventKind.HUMAN_REPLIED, "a", first=True, seconds_since_handoff=60)
+    _on(day, EventKind.HUMAN_REPLIED, "a", first=False)  # a later reply: not a first reply
+    _on(day, EventKind.HUMAN_REPLIED, "b", first=True, seconds_since_handoff=180)
+    _on(day, EventKind.CLOSED, "a", seconds_since_handoff=600)
+    _on(day, EventKind.CLOSED, "c")  # the AI's own conversation: no handoff
+
+    first = metric_read(MetricQuery("web_chat", "first_human_reply_s"))
+    handled = metric_read(MetricQuery("web_chat", "handle_time_after_handoff_s"))
+
+    assert (first.value, first.n) == (120.0, 2)
+    assert (handled.value, handled.n) == (600.0, 1)
