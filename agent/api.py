@@ -15,6 +15,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from agent import identity
+from agent.handoff import conversation_traffic_route
 from agent.messages import conversation_from_token, conversation_start, conversation_token
 
 
@@ -56,6 +57,7 @@ class ConversationStartApi(APIView):
         token = serializers.CharField()
         websocket = serializers.CharField()
         verification = serializers.IntegerField()
+        owner = serializers.CharField(help_text="agent; waiting when the conversation is outside the AI's share.")
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request: Request) -> Response:
@@ -74,14 +76,17 @@ class ConversationStartApi(APIView):
             channel=data.validated_data.get("channel", "web_chat"), origin_url=data.validated_data.get("origin_url", "")
         )
         token = data.validated_data.get("identity_token")
+        identity_error = ""
         if token:
             try:
                 verified = identity.identity_from_token(token, conversation_id=str(conversation.pk))
                 conversation = identity.conversation_identify(conversation=conversation, identity=verified)
             except identity.IdentityError as exc:
                 # The chat still opens, anonymously; the page learns why its token was not accepted.
-                return self._answer(conversation, identity_error=str(exc))
-        return self._answer(conversation)
+                identity_error = str(exc)
+        # After the identity: a customer the host site vouched for keeps their side of the traffic share.
+        conversation = conversation_traffic_route(conversation)
+        return self._answer(conversation, identity_error=identity_error)
 
     def _answer(self, conversation, identity_error: str = "") -> Response:  # type: ignore[no-untyped-def]
         token = conversation_token(conversation)
@@ -89,6 +94,7 @@ class ConversationStartApi(APIView):
             "id": str(conversation.pk),
             "token": token,
             "verification": conversation.verification,
+            "owner": conversation.owner,
             "websocket": f"/ws/chat/{conversation.pk}/?token={token}",
         }
         if identity_error:

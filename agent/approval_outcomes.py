@@ -8,6 +8,12 @@ a person (the message promises that someone follows up).
 Exactly once per request: the message and an audit record ``approval_told`` (subject: the request) are written in one
 transaction under the conversation's row lock, and the record is checked for first, so a listener called twice (a
 redelivered task, two processes) posts once.
+
+The listener also records the analytics event ``approval_decided`` (action, tier, outcome, seconds from request to
+decision), once per request, under the request's row lock. Governance may not import analytics, and it calls its
+listeners after its own commit, so this event is written in a transaction of its own just after the decision's: a
+process that dies in between loses the event (never invents one). The event is recorded before the customer is told,
+so a failure telling them does not lose it.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from agent import messages
 from agent.models import Author, Conversation, Message, Owner
 from agent.tools import TALK_TO_PERSON
+from analytics.events import event_record
+from analytics.models import AnalyticsEvent, EventKind
 from governance.audit import audit_record
 from governance.models import ApprovalRequest, ApprovalStatus, AuditRecord, EventType
 
@@ -39,9 +48,71 @@ def approval_outcome_listener(request: ApprovalRequest) -> None:
     would turn a recorded decision into an error page or a task retry, so it is logged with its traceback instead.
     """
     try:
+        approval_decided_record(request)
+    except Exception:  # noqa: BLE001 - boundary between governance and the agent; recorded, not swallowed silently
+        logger.exception("could not record the analytics event of approval request %s", request.pk)
+    try:
         approval_outcome_tell_customer(request)
     except Exception:  # noqa: BLE001 - boundary between governance and the agent; recorded, not swallowed silently
         logger.exception("could not tell the customer the outcome of approval request %s", request.pk)
+
+
+@transaction.atomic
+def approval_decided_record(request: ApprovalRequest) -> bool:
+    """Record ``approval_decided`` for a request that reached its outcome, once; return whether it was recorded.
+
+    An approved request is recorded when its execution ends (outcome ``executed`` or ``failed``), with
+    ``decision: approved``; a rejected or expired one at once. None for a regression suite's test conversation.
+    """
+    if request.status not in OUTCOMES:
+        return False
+    # The row lock serialises two listeners of the same request; the second finds the first one's event.
+    locked = ApprovalRequest.objects.select_for_update().select_related("action").get(pk=request.pk)
+    if locked.status not in OUTCOMES:
+        return False
+    conversation = (
+        Conversation.objects.filter(pk=_uuid_or_none(locked.conversation_id)).only("channel", "is_test").first()
+        if locked.conversation_id
+        else None
+    )
+    if conversation is not None and conversation.is_test:
+        return False
+    recorded = AnalyticsEvent.objects.filter(
+        conversation_id=locked.conversation_id, kind=EventKind.APPROVAL_DECIDED, data__request=locked.pk
+    )
+    if recorded.exists():
+        return False
+    decided_at = locked.decided_at or timezone.now()
+    finished_at = locked.executed_at or decided_at
+    event_record(
+        kind=EventKind.APPROVAL_DECIDED,
+        conversation_id=locked.conversation_id,
+        channel=conversation.channel if conversation is not None else "",
+        data={
+            "request": locked.pk,
+            "action": locked.action.action,
+            "tier": locked.action.tier,
+            "outcome": locked.status,
+            "decision": _DECISIONS[locked.status],
+            "approver": locked.approver_id,
+            "seconds_to_decision": _seconds(decided_at, locked.created_at),
+            "seconds_to_outcome": _seconds(finished_at, locked.created_at),
+        },
+    )
+    return True
+
+
+# The decision behind each outcome: executed and failed requests were approved first.
+_DECISIONS = {
+    ApprovalStatus.EXECUTED: "approved",
+    ApprovalStatus.FAILED: "approved",
+    ApprovalStatus.REJECTED: "rejected",
+    ApprovalStatus.EXPIRED: "expired",
+}
+
+
+def _seconds(later: Any, earlier: Any) -> float:
+    return round(max((later - earlier).total_seconds(), 0.0), 1)
 
 
 def approval_outcome_tell_customer(request: ApprovalRequest) -> Message | None:

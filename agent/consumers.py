@@ -137,6 +137,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         await self._send({"type": "csat_thanks"})
 
+    async def on_feedback(self, frame: dict[str, Any]) -> None:
+        """A thumbs up or down on one of the agent's replies, named by its ``seq``."""
+        seq = _int(frame.get("seq"), "seq", 1, 2**31)
+        helpful = frame.get("helpful")
+        if not isinstance(helpful, bool):
+            raise FrameError("bad_frame", "helpful must be true or false.")
+        from agent.services import ReplyNotRateable, reply_feedback_record
+
+        try:
+            await database_sync_to_async(reply_feedback_record)(
+                conversation_id=self.conversation_id, seq=seq, helpful=helpful
+            )
+        except ReplyNotRateable as exc:
+            raise FrameError(exc.code, str(exc)) from None
+        await self._send({"type": "feedback_thanks", "seq": seq, "helpful": helpful})
+
     async def on_request_human(self, frame: dict[str, Any]) -> None:
         from agent.services import conversation_request_human
 

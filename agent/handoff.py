@@ -1,4 +1,5 @@
-"""Escalation: a helpdesk ticket with the full schema, then the conversation waits for a person."""
+"""Escalation: a helpdesk ticket with the full schema (from rollout stage 3), then the conversation waits for a person;
+and the traffic share, which gives a new conversation outside the AI's share straight to a person."""
 
 from __future__ import annotations
 
@@ -8,13 +9,26 @@ from typing import Any
 from agent.escalation import sentiment
 from agent.identity import principal_for
 from agent.models import Conversation, Message, Owner, TurnTrace
-from agent.services import OwnershipConflict, conversation_escalate
+from agent.services import OwnershipConflict, conversation_escalate, conversation_route_to_person
 from agent.tools import LOOKUPS
 from connectors.base import ConnectorError, TicketDraft
+from governance.authorization import decision_stage
 from governance.executors import ACTION_EXECUTORS, ExecutionContext
+from governance.gates import (
+    CAPABILITY_STAGE,
+    Capability,
+    capability_check,
+    channel_rollout_now,
+    takes_conversation,
+    traffic_bucket,
+)
 from governance.models import ApprovalRequest, ApprovalStatus, AuditRecord, EventType
+from governance.roles import Verification
 
 logger = logging.getLogger(__name__)
+
+# Added to a handoff's reason below stage 3: a person takes it from the console's waiting queue, no helpdesk ticket.
+NO_TICKET_BELOW_STAGE = f"(no helpdesk ticket below rollout stage {CAPABILITY_STAGE[Capability.HANDOFF]})"
 
 SEVERITY = {1: "urgent", 2: "high", 3: "normal", 4: "low", 5: "low"}
 NEXT_STEP = {
@@ -119,34 +133,89 @@ def _product_area(intent: str) -> str:
     return "general"
 
 
-def escalate(conversation: Conversation, *, reason: str, priority: int = 3, queue: str = "") -> str:
+def escalate(
+    conversation: Conversation, *, reason: str, priority: int = 3, queue: str = "", stage: int | None = None
+) -> str:
     """Create the ticket (through governance and the helpdesk connector) and move the conversation to waiting.
 
     A failed ticket does not stop the handoff: the conversation still waits for a person, with the failure named.
+    Neither does a stage without the handoff capability (below stage 3): the person takes it from the console's
+    waiting queue, without a helpdesk ticket. ``stage``: the stage the turn decided at (None: read it).
     """
     if conversation.owner != Owner.AGENT:
         return "already handed over"
-    draft = build_ticket(conversation, reason=reason, priority=priority, queue=queue)
-    ticket_id = ""
-    executor = ACTION_EXECUTORS.get("ticket_create")
-    if executor is not None:
-        try:
-            result: dict[str, Any] = executor(
-                ExecutionContext(
-                    action="ticket_create",
-                    arguments={"ticket": draft.as_dict() | {"sla_due_at": None}},
-                    principal=principal_for(conversation),
-                    idempotency_key=f"{conversation.pk}:escalation",
-                    conversation_id=str(conversation.pk),
-                )
-            )
-            ticket = result.get("result", {})
-            ticket_id = str(ticket.get("id", "")) if isinstance(ticket, dict) else ""
-        except ConnectorError as exc:
-            logger.warning("escalation ticket for %s failed: %s", conversation.pk, exc)
-            reason = f"{reason} (the helpdesk ticket could not be created: {exc})"
+    ticket_id, reason = handoff_ticket_create(conversation, reason=reason, priority=priority, queue=queue, stage=stage)
     try:
         conversation_escalate(conversation_id=conversation.pk, reason=reason, ticket_id=ticket_id)
     except OwnershipConflict:
         return "already handed over"
     return ticket_id or "no ticket"
+
+
+def handoff_ticket_create(
+    conversation: Conversation, *, reason: str, priority: int = 3, queue: str = "", stage: int | None = None
+) -> tuple[str, str]:
+    """Create the helpdesk ticket of a handoff when the channel's stage allows handoffs; return the ticket's id (""
+    for none) and the reason, with why there is no ticket added to it."""
+    stage = decision_stage(conversation.channel) if stage is None else stage
+    if not capability_check(stage, Capability.HANDOFF).allowed:
+        return "", f"{reason} {NO_TICKET_BELOW_STAGE}"
+    executor = ACTION_EXECUTORS.get("ticket_create")
+    if executor is None:
+        return "", reason
+    draft = build_ticket(conversation, reason=reason, priority=priority, queue=queue)
+    try:
+        result: dict[str, Any] = executor(
+            ExecutionContext(
+                action="ticket_create",
+                arguments={"ticket": draft.as_dict() | {"sla_due_at": None}},
+                principal=principal_for(conversation),
+                idempotency_key=f"{conversation.pk}:escalation",
+                conversation_id=str(conversation.pk),
+            )
+        )
+    except ConnectorError as exc:
+        logger.warning("escalation ticket for %s failed: %s", conversation.pk, exc)
+        return "", f"{reason} (the helpdesk ticket could not be created: {exc})"
+    ticket = result.get("result", {})
+    return (str(ticket.get("id", "")) if isinstance(ticket, dict) else ""), reason
+
+
+# --- The traffic share: who takes a new conversation ----------------------------------------------------------------
+
+
+def traffic_subject(conversation: Conversation) -> tuple[str, str]:
+    """Return the id a conversation's traffic bucket is drawn from, and what it is ("customer" or "conversation").
+
+    A customer the host site vouched for at the start (a signed token or a linked login: identity verified) keeps
+    their bucket across conversations and devices. Anyone else is bucketed by the conversation: the widget keeps its
+    conversation for the browser tab's session (sessionStorage), so a reload or another page of the site stays on
+    the same side; a new session draws again. The widget sends no visitor id of its own, and one it sent could be
+    chosen by the visitor to pick a side.
+    """
+    if conversation.verification >= Verification.IDENTITY_VERIFIED and conversation.customer_id:
+        return conversation.customer_id, "customer"
+    return str(conversation.pk), "conversation"
+
+
+def conversation_traffic_route(conversation: Conversation) -> Conversation:
+    """Decide whether the AI takes a new conversation (``ChannelRollout.traffic_percent``); if not, give it to a
+    person now: a helpdesk ticket when the stage allows handoffs, the console's waiting queue always, the audited
+    move, the ``traffic_to_person`` event and a system message telling the customer. A regression suite's test
+    conversation is never held back. Return the conversation as it now is."""
+    if conversation.is_test or conversation.owner != Owner.AGENT:
+        return conversation
+    stage, percent = channel_rollout_now(conversation.channel)
+    subject, kind = traffic_subject(conversation)
+    bucket = traffic_bucket(conversation.channel, subject)
+    if takes_conversation(bucket, percent):
+        return conversation
+    # The ticket is an outside write: made before the move's transaction, as an escalation makes it.
+    reason = f"outside the AI's traffic share ({percent}%)"
+    ticket_id, reason = handoff_ticket_create(conversation, reason=reason, stage=stage)
+    return conversation_route_to_person(
+        conversation_id=conversation.pk,
+        reason=reason,
+        ticket_id=ticket_id,
+        data={"bucket": bucket, "by": kind, "traffic_percent": percent, "stage": stage, "ticket": bool(ticket_id)},
+    )

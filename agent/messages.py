@@ -53,7 +53,10 @@ def conversation_from_token(conversation_id: str, token: str) -> Conversation | 
 
 
 def conversation_start(*, channel: str = "web_chat", origin_url: str = "", is_test: bool = False) -> Conversation:
-    """Start a conversation; ``is_test``: a regression suite's scripted one (dry run, never in analytics or console)."""
+    """Start a conversation; ``is_test``: a regression suite's scripted one (dry run, never in analytics or console).
+
+    A live channel then calls ``agent.handoff.conversation_traffic_route`` once it knows who starts it (the chat API
+    after the identity token): outside the channel's traffic share the conversation goes straight to a person."""
     return Conversation.objects.create(channel=channel, origin_url=origin_url[:1000], is_test=is_test)
 
 

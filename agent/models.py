@@ -149,6 +149,11 @@ class TurnTrace(models.Model):
     responder = models.CharField(max_length=32, blank=True)
     prompt_version = models.CharField(max_length=64, blank=True)
     timings = models.JSONField(default=dict, blank=True)
+    # The rollout stage the turn was decided at (a regression suite's rehearsed stage in its dry run), and each stage
+    # capability it asked for beyond knowledge answers, allowed or not: [{"capability", "stage", "allowed", "reason"}]
+    # (governance.gates.CapabilityCheck; agent.turn).
+    stage = models.PositiveSmallIntegerField(null=True, blank=True)
+    capabilities = models.JSONField(default=list, blank=True)
     reply = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     error = models.TextField(blank=True)
     # When the pass began: the turn loop saves the trace with its reply, and sets this itself.

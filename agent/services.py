@@ -3,8 +3,8 @@ only by conditional updates, so there is never a moment when both the AI and a p
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -13,15 +13,27 @@ from django.db.models import Max
 from django.utils import timezone
 
 from agent import messages
-from agent.models import Author, Conversation, Message, Owner
+from agent.models import Author, Conversation, Message, Owner, TurnTrace
 from analytics.events import event_record
-from analytics.models import EventKind
+from analytics.models import AnalyticsEvent, EventKind
 from governance.audit import audit_record
-from governance.models import EventType
+from governance.models import AuditRecord, EventType
 
 
 class OwnershipConflict(Exception):
     """The conversation is not in a state that allows this move (someone else moved it first)."""
+
+
+class ReplyNotRateable(Exception):
+    """The customer's feedback names no agent reply of the conversation, or has changed too often (``code`` says)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# A customer may change their mind about a reply; beyond this many ratings of one reply, more are refused.
+MAX_RATINGS_PER_REPLY = 5
 
 
 # Allowed moves: from-states per target.
@@ -78,6 +90,29 @@ def conversation_escalate(*, conversation_id: Any, reason: str, ticket_id: str =
     return conversation
 
 
+TRAFFIC_TO_PERSON_TEXT = "Thanks for getting in touch. A person from our team will answer you here."
+
+
+@transaction.atomic
+def conversation_route_to_person(
+    *, conversation_id: Any, reason: str, ticket_id: str = "", data: dict[str, Any] | None = None
+) -> Conversation:
+    """Give a new conversation to a person before the AI says anything (outside the channel's traffic share:
+    agent.handoff.conversation_traffic_route): waiting, audited, the ``traffic_to_person`` event, and the customer
+    told. Not an escalation: the AI never had it, so it counts in none of the AI's rates."""
+    conversation = _move(
+        conversation_id=conversation_id,
+        to=Owner.WAITING,
+        actor=None,
+        reason=reason,
+        escalation_reason=reason,
+        ticket_id=ticket_id,
+    )
+    _event(conversation, EventKind.TRAFFIC_TO_PERSON, reason=reason, **(data or {}))
+    _system_note(conversation.pk, TRAFFIC_TO_PERSON_TEXT)
+    return conversation
+
+
 @transaction.atomic
 def conversation_take_over(*, conversation_id: Any, user: AbstractBaseUser) -> Conversation:
     """A person takes the conversation; the AI stays silent from now on."""
@@ -88,7 +123,11 @@ def conversation_take_over(*, conversation_id: Any, user: AbstractBaseUser) -> C
         reason=f"taken over by {user.get_username()}",
         assignee=user,
     )
-    _event(conversation, EventKind.HUMAN_TOOK_OVER, user=user.pk)
+    if not conversation.is_test:
+        moves = _latest_moves(conversation.pk, 2)
+        came_from = _owner_of(moves[1:])
+        waited = _seconds(timezone.now(), moves[1].at) if came_from == Owner.WAITING else None
+        _event(conversation, EventKind.HUMAN_TOOK_OVER, user=user.pk, **{"from": came_from}, seconds_waiting=waited)
     _system_note(conversation.pk, f"{user.get_short_name() or user.get_username()} joined the conversation.")
     return conversation
 
@@ -113,7 +152,8 @@ def conversation_close(*, conversation_id: Any, actor: Any, reason: str = "close
     conversation = _move(
         conversation_id=conversation_id, to=Owner.CLOSED, actor=actor, reason=reason, closed_at=timezone.now()
     )
-    _event(conversation, EventKind.CLOSED, reason=reason)
+    if not conversation.is_test:
+        _event(conversation, EventKind.CLOSED, reason=reason, **_close_times(conversation, actor))
     messages.push(conversation.pk, {"type": "csat_request"})
     return conversation
 
@@ -185,8 +225,117 @@ def human_message_send(*, conversation_id: Any, user: AbstractBaseUser, text: st
     message = messages.message_store_reply(
         conversation_id=conversation_id, author=Author.HUMAN, text=text, author_user=user
     )
+    if not conversation.is_test:
+        _event(
+            conversation, EventKind.HUMAN_REPLIED, user=user.pk, seq=message.seq, **_reply_times(conversation, message)
+        )
     messages.push(conversation_id, messages.serialize(message))
     return message
+
+
+@transaction.atomic
+def reply_feedback_record(*, conversation_id: Any, seq: int, helpful: bool) -> bool:
+    """Record the customer's thumbs up or down on the agent's reply ``seq``; return whether an event was recorded.
+
+    A rating may change (the last one stands, as with csat); the same rating again records nothing. Raise
+    ReplyNotRateable when ``seq`` is no agent reply of this conversation, or the reply was rated too often.
+    """
+    # The row lock serialises two connections rating the same reply, so the "same as last time" test holds.
+    conversation = Conversation.objects.select_for_update().only("channel", "is_test").get(pk=conversation_id)
+    message = Message.objects.filter(conversation_id=conversation.pk, seq=seq).only("pk", "author").first()
+    if message is None:
+        raise ReplyNotRateable("unknown_seq", f"This conversation has no message {seq}.")
+    if message.author != Author.AGENT:
+        raise ReplyNotRateable("not_agent_reply", "Only the assistant's replies can be rated.")
+    if conversation.is_test:
+        return False
+    earlier = list(
+        AnalyticsEvent.objects.filter(
+            conversation_id=str(conversation.pk), kind=EventKind.REPLY_FEEDBACK, data__seq=seq
+        )
+        .order_by("-created_at", "-pk")
+        .values_list("data", flat=True)[:MAX_RATINGS_PER_REPLY]
+    )
+    if earlier and earlier[0].get("helpful") is helpful:
+        return False
+    if len(earlier) >= MAX_RATINGS_PER_REPLY:
+        raise ReplyNotRateable("rate_limited", "This reply has been rated too often.")
+    turn = TurnTrace.objects.filter(reply_id=message.pk).values("pk", "intent").first() or {"pk": None, "intent": ""}
+    event_record(
+        kind=EventKind.REPLY_FEEDBACK,
+        conversation_id=str(conversation.pk),
+        channel=conversation.channel,
+        intent=turn["intent"],
+        data={"seq": seq, "helpful": helpful, "turn": turn["pk"], "changed": bool(earlier)},
+    )
+    return True
+
+
+# --- Handoff times, read from the audited ownership moves ------------------------------------------------------------
+
+
+class _Move(NamedTuple):
+    to: str  # the owner the conversation moved to
+    at: datetime
+
+
+def _latest_moves(conversation_id: Any, count: int) -> list[_Move]:
+    """Return the conversation's last ``count`` ownership moves, newest first (every move is audited by ``_move``)."""
+    rows = (
+        AuditRecord.objects.filter(conversation_id=str(conversation_id), decision__startswith="owner:")
+        .order_by("-seq")
+        .values_list("decision", "created_at")[:count]
+    )
+    return [_Move(decision.removeprefix("owner:"), at) for decision, at in rows]
+
+
+def _owner_of(moves: list[_Move]) -> str:
+    """Who had the conversation after ``moves[0]``: a conversation never moved is the AI's."""
+    return moves[0].to if moves else Owner.AGENT
+
+
+def _handoff_at(took_over: _Move, before: list[_Move]) -> datetime:
+    """When the conversation left the AI for the person who took it at ``took_over``: when it started waiting, or the
+    take-over itself when the person took it straight from the AI."""
+    return before[0].at if before and before[0].to == Owner.WAITING else took_over.at
+
+
+def _seconds(later: datetime, earlier: datetime) -> float:
+    return round(max((later - earlier).total_seconds(), 0.0), 1)
+
+
+def _reply_times(conversation: Conversation, message: Message) -> dict[str, Any]:
+    """``first`` (the person's first reply since they took the conversation) and, on it, ``seconds_since_handoff``."""
+    moves = _latest_moves(conversation.pk, 2)
+    if not moves or moves[0].to != Owner.HUMAN:  # the latest move of a conversation a person has is the take-over
+        return {"first": False, "seconds_since_handoff": None}
+    earlier = (
+        Message.objects.filter(conversation_id=conversation.pk, author=Author.HUMAN, created_at__gte=moves[0].at)
+        .exclude(pk=message.pk)
+        .exists()
+    )
+    if earlier:
+        return {"first": False, "seconds_since_handoff": None}
+    return {"first": True, "seconds_since_handoff": _seconds(message.created_at, _handoff_at(moves[0], moves[1:]))}
+
+
+def _close_times(conversation: Conversation, actor: Any) -> dict[str, Any]:
+    """Who closed it, who had it, and the times: open, waiting (closed before anyone picked it up) and since the
+    handoff (closed by or while with a person)."""
+    now = timezone.now()
+    moves = _latest_moves(conversation.pk, 3)[1:]  # [0] is this close
+    came_from = _owner_of(moves)
+    times: dict[str, Any] = {
+        "by": getattr(actor, "pk", None),
+        "from": came_from,
+        "assignee": conversation.assignee_id if came_from == Owner.HUMAN else None,
+        "seconds_open": _seconds(now, conversation.created_at),
+        "seconds_waiting": _seconds(now, moves[0].at) if came_from == Owner.WAITING else None,
+        "seconds_since_handoff": None,
+    }
+    if came_from == Owner.HUMAN:
+        times["seconds_since_handoff"] = _seconds(now, _handoff_at(moves[0], moves[1:]))
+    return times
 
 
 def _event(conversation: Conversation, kind: str, **data: Any) -> None:

@@ -15,10 +15,10 @@ from connectors.base import ConnectorError, NotFound
 from connectors.gateway import connector_for, governed_read
 from governance import dry_run
 from governance.approvals import approval_request_create
-from governance.authorization import authorize
+from governance.authorization import authorize_with_capability
 from governance.executors import ACTION_EXECUTORS, ExecutionContext
 from governance.models import ActionPolicy
-from governance.policies import Outcome
+from governance.policies import Decision, Outcome
 from governance.roles import Principal
 
 TALK_TO_PERSON = {"label": "Talk to a person", "value": "Talk to a person"}
@@ -54,6 +54,8 @@ class ActionOutcome:
     progress: bool = True
     result: dict[str, Any] = field(default_factory=dict)
     fields_read: list[str] = field(default_factory=list)
+    # The stage capability the action needed and whether the stage allowed it (CapabilityCheck.as_json), if asked.
+    capability: dict[str, Any] | None = None
 
 
 def run_action(
@@ -65,15 +67,33 @@ def run_action(
     turn_id: str,
     channel: str,
     idempotency_key: str,
+    stage: int | None = None,
 ) -> ActionOutcome:
-    decision = authorize(
+    """Decide ``action`` through governance and carry it out; ``stage``: the rollout stage the turn decides at (None:
+    read it). The outcome names the stage capability the action needed (``capability``)."""
+    decision, check = authorize_with_capability(
         actor=principal,
         action=action,
         args=arguments,
         conversation_id=conversation_id,
         turn_id=turn_id,
         channel=channel,
+        stage=stage,
     )
+    outcome = _decided(principal, action, arguments, conversation_id, turn_id, idempotency_key, decision)
+    outcome.capability = check.as_json() if check is not None else None
+    return outcome
+
+
+def _decided(
+    principal: Principal,
+    action: str,
+    arguments: dict[str, Any],
+    conversation_id: str,
+    turn_id: str,
+    idempotency_key: str,
+    decision: Decision,
+) -> ActionOutcome:
     if decision.outcome == Outcome.DENY:
         if decision.needs_verification is not None:
             return ActionOutcome(

@@ -39,6 +39,8 @@ from agent.responders.base import (
 from agent.tools import TALK_TO_PERSON, run_action
 from agent.turn_store import HISTORY, RECENT, Opened, Reply, finish, open_pass, release, release_when_idle
 from governance import dry_run
+from governance.authorization import decision_stage
+from governance.gates import Capability, CapabilityCheck, capability_check
 from governance.roles import Verification
 
 logger = logging.getLogger(__name__)
@@ -112,6 +114,9 @@ def _one_pass(
         responder=settings.STEWARD_RESPONDER,
         created_at=timezone.now(),
     )
+    run = dry_run.current()
+    if run is not None and run.stage is not None:
+        trace.stage = run.stage  # a suite rehearsing a stage; otherwise read when first needed (``_stage``)
     state: dict[str, Any] = dict(conversation.context or {})
     try:
         reply = _decide(conversation, pending, opened, trace, state, embedded_ahead)
@@ -125,14 +130,36 @@ def _one_pass(
         )
     trace.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
     reply = _apply_escalation_rules(conversation, pending, opened, trace, reply)
+    if reply.escalate is not None:
+        # Recorded before the trace is saved; below stage 3 the person takes it from the waiting queue, no ticket.
+        _capability(conversation, trace, Capability.HANDOFF)
     # An escalation hands over after the reply, still under the claim: the claim is released afterwards.
     seq, released = finish(conversation, pending, trace, reply, state, release=worker if not reply.escalate else "")
     if reply.escalate is not None:
         reason, priority, queue = reply.escalate
         escalate_conversation(
-            Conversation.objects.get(pk=conversation.pk), reason=reason, priority=priority, queue=queue
+            Conversation.objects.get(pk=conversation.pk),
+            reason=reason,
+            priority=priority,
+            queue=queue,
+            stage=trace.stage,
         )
     return seq, released
+
+
+def _stage(conversation: Conversation, trace: TurnTrace) -> int:
+    """Return the rollout stage this pass decides at, read once, when a capability beyond knowledge answers is asked
+    for (every stage answers from knowledge: a knowledge turn reads nothing more; ``finish`` stores its stage)."""
+    if trace.stage is None:
+        trace.stage = decision_stage(conversation.channel)
+    return trace.stage
+
+
+def _capability(conversation: Conversation, trace: TurnTrace, capability: str) -> CapabilityCheck:
+    """Check one stage capability and record the decision, with its reason, on the trace."""
+    check = capability_check(_stage(conversation, trace), capability)
+    trace.capabilities = [*trace.capabilities, check.as_json()]
+    return check
 
 
 def _saved(trace: TurnTrace) -> TurnTrace:
@@ -287,15 +314,19 @@ def _tool(
         turn_id=str(_saved(trace).pk),
         channel=conversation.channel,
         idempotency_key=f"{conversation.pk}:{pending[-1].seq}:{action}",
+        stage=_stage(conversation, trace),
     )
     trace.timings[f"{action}_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    if outcome.capability is not None:
+        trace.capabilities = [*trace.capabilities, outcome.capability]
     trace.tool_calls = [
         *trace.tool_calls,
         {
             "action": action,
             "arguments": arguments,
             "decision": outcome.decision,
-            "reason": outcome.reason,
+            "reason": outcome.reason,  # a stage that lacks the action's capability says so here
+            "capability": (outcome.capability or {}).get("capability", ""),
             "result": outcome.result,
         },
     ]
@@ -375,7 +406,8 @@ def _verify_code(conversation: Conversation, text: str, trace: TurnTrace, state:
     if not ok:
         return Reply(text="That code didn't match. Please check the email and try again.", progress=False)
     conversation.refresh_from_db()
-    link_customer(conversation)
+    if _capability(conversation, trace, Capability.CRM_CONTEXT).allowed:
+        link_customer(conversation)  # a CRM lookup: CRM context, from stage 2
     state.pop("pending", None)
     waiting = state.pop("pending_action", None)
     if waiting:

@@ -22,7 +22,8 @@ from agent.responders.router import INTENTS_FINGERPRINT_SQL
 from analytics.events import turn_events
 from config.sql import insert_parts, insert_statement, instances_from, pipeline, transaction_pipeline
 from governance.audit import audit_chained, audit_tail_queue, audit_values
-from governance.models import EventType
+from governance.gates import FIRST_STAGE
+from governance.models import ChannelRollout, EventType
 
 CLAIM_STALE_AFTER = timedelta(seconds=90)  # longer than the turn task's hard time limit
 HISTORY = 12  # messages before the first pending one: the responder's transcript
@@ -169,6 +170,9 @@ _REPLY_ID_SQL = f"""(
     WHERE c.id = %s
 )"""
 
+# The channel's rollout stage for the trace, in the statement that saves it (governance.gates.channel_stage).
+_STAGE_SQL = f"coalesce((SELECT stage FROM {ChannelRollout._meta.db_table} WHERE channel = %s), {FIRST_STAGE})"
+
 
 def finish(
     conversation: Conversation,
@@ -200,9 +204,10 @@ def finish(
     trace.status = TurnTrace.Status.FAILED if trace.error else TurnTrace.Status.DONE
     trace.finished_at = timezone.now()
     # An upsert when the pass saved it already (a tool call, a streamed reply).
-    trace_sql = insert_statement(
-        [trace], expressions={"reply_id": (_REPLY_ID_SQL, [conversation.pk])}, upsert=trace.pk is not None
-    )
+    expressions = {"reply_id": (_REPLY_ID_SQL, [conversation.pk])}
+    if trace.stage is None:  # a pass that needed no capability beyond knowledge answers did not read its stage
+        expressions["stage"] = (_STAGE_SQL, [conversation.channel])
+    trace_sql = insert_statement([trace], expressions=expressions, upsert=trace.pk is not None)
     with transaction_pipeline() as batch:
         batch.execute(_HANDLED_SQL, [[m.pk for m in pending]])
         stored = batch.execute(

@@ -20,6 +20,7 @@ on the channel row, with its audit records, in one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -74,6 +75,22 @@ STAGE_CAPABILITIES: dict[int, frozenset[str]] = {
 }
 
 
+# The stage each capability first comes with.
+CAPABILITY_STAGE: dict[str, int] = {capability: stage for stage, new in _NEW_AT_STAGE.items() for capability in new}
+# Actions whose capability is not their tier's (``action_capability``).
+_ACTION_CAPABILITY: dict[str, str] = {
+    "knowledge_search": Capability.KNOWLEDGE_ANSWERS,
+    "ticket_create": Capability.HANDOFF,  # the handoff's helpdesk ticket (agent.handoff)
+}
+_TIER_CAPABILITY: dict[str, str] = {
+    "read_only": Capability.CRM_CONTEXT,  # lookups of the customer's own records (orders, subscriptions)
+    "draft": Capability.TICKET_DRAFT,  # a person sends or decides it, as with a ticket draft
+    "approval_required": Capability.TICKET_DRAFT,
+    "automated": Capability.LOW_RISK_ACTIONS,
+}
+TRAFFIC_BUCKETS = 100
+
+
 def channel_stage(channel: str) -> int:
     """Return the rollout stage of ``channel``; a channel without a rollout row stands at stage 1."""
     stage = ChannelRollout.objects.filter(channel=channel).values_list("stage", flat=True).first()
@@ -83,6 +100,65 @@ def channel_stage(channel: str) -> int:
 def channel_capabilities(channel: str) -> frozenset[str]:
     """Return what the agent may do on ``channel`` right now (a channel without a rollout row: stage 1)."""
     return STAGE_CAPABILITIES[channel_stage(channel)]
+
+
+def channel_rollout_now(channel: str) -> tuple[int, int]:
+    """Return ``(stage, traffic_percent)`` of ``channel`` (one query); without a rollout row: stage 1, 100%."""
+    row = ChannelRollout.objects.filter(channel=channel).values_list("stage", "traffic_percent").first()
+    return (int(row[0]), int(row[1])) if row else (FIRST_STAGE, 100)
+
+
+# --- Capabilities and the traffic share (pure) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CapabilityCheck:
+    """Whether the agent may use ``capability`` at ``stage``, and why: what the turn records on its trace."""
+
+    capability: str
+    stage: int
+    allowed: bool
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"capability": self.capability, "stage": self.stage, "allowed": self.allowed, "reason": self.reason}
+
+
+def capability_check(stage: int, capability: str) -> CapabilityCheck:
+    """Decide whether a channel at ``stage`` allows ``capability`` (``STAGE_CAPABILITIES``), with the reason."""
+    needed = CAPABILITY_STAGE[capability]
+    if capability in STAGE_CAPABILITIES.get(stage, frozenset()):
+        return CapabilityCheck(capability, stage, True, f"{capability} is allowed from rollout stage {needed}")
+    return CapabilityCheck(
+        capability,
+        stage,
+        False,
+        f"{capability} is allowed from rollout stage {needed}; this channel is at stage {stage}",
+    )
+
+
+def action_capability(action: str, tier: str) -> str:
+    """Return the capability an action needs: answering from knowledge, reading the customer's records (read-only
+    lookups), a draft or approval request a person decides (stage 3), or an automated change (stage 4)."""
+    return _ACTION_CAPABILITY.get(action) or _TIER_CAPABILITY.get(tier, Capability.LOW_RISK_ACTIONS)
+
+
+def traffic_bucket(channel: str, subject: str) -> int:
+    """Return ``subject``'s traffic bucket on ``channel``, 0-99: the same for the same id, spread evenly.
+
+    SHA-256 rather than ``hash()``: Python salts ``hash`` of a string per process, and every web process must put a
+    returning customer in the same bucket. The channel is part of the input, so one customer's buckets on two
+    channels are independent.
+    """
+    digest = hashlib.sha256(f"{channel}\x00{subject}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % TRAFFIC_BUCKETS
+
+
+def takes_conversation(bucket: int, traffic_percent: int) -> bool:
+    """Tell whether the agent takes a conversation in ``bucket`` at ``traffic_percent``: 0 takes none, 100 all.
+
+    A bucket in at N% stays in at every share above N: widening the share only adds conversations."""
+    return bucket < traffic_percent
 
 
 # --- Pure decisions ------------------------------------------------------------------------------------------------

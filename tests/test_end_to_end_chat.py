@@ -356,3 +356,46 @@ def test_a_conversation_takes_twenty_customer_messages_a_minute_across_its_conne
     wait_until(
         lambda: not stored.filter(handled=False).exists(), what="the worker did not finish the conversation's turns"
     )
+
+
+def test_a_thumbs_up_on_an_agent_reply_is_recorded_and_anything_else_is_refused_with_a_reason(  # type: ignore[no-untyped-def]
+    demo_company_served,
+) -> None:
+    from agent.models import TurnTrace
+    from analytics.models import AnalyticsEvent, EventKind
+
+    def feedback(frame: dict) -> dict:  # type: ignore[type-arg]
+        chat.send({"type": "feedback", **frame})
+        return chat.wait_for(lambda f: f["type"] in ("feedback_thanks", "error"), what=f"an answer to {frame}")
+
+    conversation = conversation_open(demo_company_served.http)
+    with CustomerSocket(demo_company_served, conversation) as chat:
+        answer = chat.ask("How long does delivery to the UK take?")
+        question_seq = answer["seq"] - 1
+
+        thanks = feedback({"seq": answer["seq"], "helpful": True})
+        again = feedback({"seq": answer["seq"], "helpful": True})  # the same rating: answered, not counted twice
+        changed = feedback({"seq": answer["seq"], "helpful": False})
+        refusals = [
+            feedback({"seq": question_seq, "helpful": True}),  # the customer's own message
+            feedback({"seq": answer["seq"] + 50, "helpful": True}),  # no such message
+            feedback({"seq": answer["seq"], "helpful": "yes"}),
+            feedback({"seq": str(answer["seq"]), "helpful": True}),
+        ]
+
+    assert thanks == again == {"type": "feedback_thanks", "seq": answer["seq"], "helpful": True}
+    assert changed == {"type": "feedback_thanks", "seq": answer["seq"], "helpful": False}
+    assert [(r["type"], r["code"]) for r in refusals] == [
+        ("error", "not_agent_reply"),
+        ("error", "unknown_seq"),
+        ("error", "bad_frame"),
+        ("error", "bad_frame"),
+    ]
+    assert all(r["message"] for r in refusals)
+    events = AnalyticsEvent.objects.filter(conversation_id=conversation.id, kind=EventKind.REPLY_FEEDBACK)
+    turn = TurnTrace.objects.get(conversation_id=conversation.id, reply__seq=answer["seq"])
+    assert [(e.data["helpful"], e.data["changed"], e.data["turn"]) for e in events.order_by("pk")] == [
+        (True, False, turn.pk),
+        (False, True, turn.pk),
+    ]
+    assert {e.intent for e in events} == {turn.intent}

@@ -68,6 +68,10 @@
     .choices { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; justify-content: center; }
     .choices button, .human { border: 1px solid #7a3e12; background: #fff; color: #7a3e12; border-radius: 999px;
       padding: 4px 12px; }
+    .feedback { display: flex; gap: 4px; margin-top: 6px; }
+    .feedback button { border: 1px solid #cfc4b8; background: #fff; border-radius: 999px; padding: 1px 8px;
+      font-size: 13px; line-height: 1.5; }
+    .feedback button[aria-pressed="true"] { background: #7a3e12; border-color: #7a3e12; }
     .writing, .notice { margin: 0; padding: 0 14px; font-size: 12px; color: #555; min-height: 0; }
     .notice { color: #8a1c1c; }
     .actions { padding: 6px 14px 0; }
@@ -108,7 +112,7 @@
   function emptyStore() {
     // lastSeq: the highest seq such that every message up to it has been received (what `resume` sends).
     return { id: "", token: "", websocket: "", lastSeq: 0, messages: [], outbox: [], owner: "agent",
-      assignee: "", open: false, wantHuman: false, csat: "" };
+      assignee: "", open: false, wantHuman: false, csat: "", feedback: {} };
   }
 
   function loadStore() {
@@ -461,6 +465,14 @@
       renderCsat();
     },
 
+    // The server recorded a thumbs up / down: only now is the button shown pressed (a refusal leaves it as it was).
+    feedback_thanks(frame) {
+      if (typeof frame.seq !== "number" || typeof frame.helpful !== "boolean") return;
+      store.feedback[frame.seq] = frame.helpful;
+      saveStore();
+      showFeedback(frame.seq);
+    },
+
     error(frame) {
       const polite = {
         rate_limited: "You're sending messages quickly. Please wait a moment; we'll send yours shortly.",
@@ -584,6 +596,7 @@
     if (frame.client_id) node.dataset.clientId = frame.client_id;
     if (Array.isArray(frame.citations) && frame.citations.length) node.appendChild(citationsNode(frame.citations));
     if (Array.isArray(frame.choices) && frame.choices.length) node.appendChild(choicesNode(frame.choices));
+    if (frame.author === "agent" && !node.querySelector(".feedback")) node.appendChild(feedbackNode(frame.seq));
     insertBySeq(node, frame.seq);
     disableAnsweredChoices();
     scrollToEnd();
@@ -630,6 +643,30 @@
       } }));
     }
     return box;
+  }
+
+  // Thumbs up / down under each of the assistant's replies: toggle buttons (aria-pressed) that send `feedback`.
+  function feedbackNode(seq) {
+    const box = el("div", { className: "feedback", role: "group", "aria-label": "Was this reply helpful?" });
+    for (const [helpful, label, icon] of [[true, "Helpful", "👍"], [false, "Not helpful", "👎"]]) {
+      box.appendChild(el("button", { type: "button", "aria-label": label, title: label, text: icon,
+        "data-helpful": String(helpful), "aria-pressed": String(store.feedback[seq] === helpful),
+        onclick: () => rateReply(seq, helpful) }));
+    }
+    return box;
+  }
+
+  function rateReply(seq, helpful) {
+    if (store.feedback[seq] === helpful) return; // already so: the server would record nothing
+    if (!sendFrame({ type: "feedback", seq: seq, helpful: helpful })) showNotice("Not connected; try again.");
+  }
+
+  function showFeedback(seq) {
+    const box = ui.log.querySelector(`.msg[data-seq="${CSS_ESCAPE(String(seq))}"] .feedback`);
+    if (!box) return;
+    for (const button of box.querySelectorAll("button")) {
+      button.setAttribute("aria-pressed", String(store.feedback[seq] === (button.dataset.helpful === "true")));
+    }
   }
 
   function disableAnsweredChoices() {

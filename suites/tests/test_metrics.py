@@ -49,7 +49,8 @@ def test_it_reads_the_latest_run_in_the_window_of_each_suite_linked_to_the_chann
     # mail, another channel's, has never run; loose is linked to no gate
     _run(loose, 10, 0)
 
-    assert regression_pass_rate(MetricQuery("web_chat", "regression_pass_rate", window_days=7)) == Measurement(0.8, 30, part=24)
+    query = MetricQuery("web_chat", "regression_pass_rate", window_days=7)
+    assert regression_pass_rate(query) == Measurement(0.8, 30, part=24)
     reading = metric_read(MetricQuery("web_chat", "regression_pass_rate", window_days=7))  # registered in ready()
     assert (reading.value, reading.n) == (0.8, 30)
 

@@ -276,6 +276,37 @@ def test_a_closed_conversation_asks_for_a_rating_and_records_it(page: Page, demo
     assert conversation.csat_score == 4
 
 
+def test_a_thumbs_up_is_shown_pressed_recorded_and_changed_by_keyboard(page: Page, demo_company_served) -> None:  # type: ignore[no-untyped-def]
+    from analytics.models import AnalyticsEvent, EventKind
+
+    dialog = open_widget(page, demo_company_served.http)
+    expect(dialog.get_by_role("button", name="Talk to a person")).to_be_enabled()
+    conversation = Conversation.objects.get()
+
+    def reply() -> None:
+        message = message_store_reply(conversation_id=conversation.pk, author=Author.AGENT, text="We ship on Mondays.")
+        messages.push(conversation.pk, messages.serialize(message))
+
+    from_another_thread(reply)
+    answer = dialog.locator(".msg.agent[data-seq]")
+    expect(answer.locator(".text")).to_have_text(["We ship on Mondays."])
+    rating = answer.get_by_role("group", name="Was this reply helpful?")
+    helpful = rating.get_by_role("button", name="Helpful", exact=True)
+    not_helpful = rating.get_by_role("button", name="Not helpful", exact=True)
+    expect(helpful).to_have_attribute("aria-pressed", "false")
+
+    helpful.click()
+
+    expect(helpful).to_have_attribute("aria-pressed", "true")
+    expect(not_helpful).to_have_attribute("aria-pressed", "false")
+    not_helpful.focus()
+    page.keyboard.press("Space")
+    expect(not_helpful).to_have_attribute("aria-pressed", "true")
+    expect(helpful).to_have_attribute("aria-pressed", "false")
+    events = AnalyticsEvent.objects.filter(conversation_id=str(conversation.pk), kind=EventKind.REPLY_FEEDBACK)
+    assert [e.data["helpful"] for e in events.order_by("pk")] == [True, False]
+
+
 def test_a_conversation_gone_from_the_server_is_replaced_and_nothing_is_lost(page: Page, demo_company_served) -> None:  # type: ignore[no-untyped-def]
     page.add_init_script(SOCKET_SPY)
     dialog = open_widget(page, demo_company_served.http)
