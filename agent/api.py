@@ -57,7 +57,10 @@ class ConversationStartApi(APIView):
         token = serializers.CharField()
         websocket = serializers.CharField()
         verification = serializers.IntegerField()
-        owner = serializers.CharField(help_text="agent; waiting when the conversation is outside the AI's share.")
+        owner = serializers.CharField(
+            help_text="Who answers: agent at the start (outside the AI's traffic share, the first message goes to a "
+            "person instead)."
+        )
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request: Request) -> Response:

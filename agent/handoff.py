@@ -198,24 +198,51 @@ def traffic_subject(conversation: Conversation) -> tuple[str, str]:
     return str(conversation.pk), "conversation"
 
 
+TRAFFIC_KEY = "traffic"  # in Conversation.context: the draw that put a new conversation outside the AI's share
+
+
 def conversation_traffic_route(conversation: Conversation) -> Conversation:
-    """Decide whether the AI takes a new conversation (``ChannelRollout.traffic_percent``); if not, give it to a
-    person now: a helpdesk ticket when the stage allows handoffs, the console's waiting queue always, the audited
-    move, the ``traffic_to_person`` event and a system message telling the customer. A regression suite's test
-    conversation is never held back. Return the conversation as it now is."""
+    """Draw whether the AI takes a new conversation (``ChannelRollout.traffic_percent``), once, at its start.
+
+    Outside the share the draw is noted in the conversation's context, and its first customer message goes to a
+    person instead of the AI (``conversation_traffic_hand_over``, called by the turn). The hand-over waits for that
+    message: the widget starts a conversation when its panel opens, and most opened panels never say anything, so
+    handing over at the start would fill the waiting queue (and, from stage 3, the helpdesk) with empty
+    conversations. A regression suite's test conversation is never held back. Return the conversation as it is now.
+    """
     if conversation.is_test or conversation.owner != Owner.AGENT:
         return conversation
-    stage, percent = channel_rollout_now(conversation.channel)
+    _, percent = channel_rollout_now(conversation.channel)
     subject, kind = traffic_subject(conversation)
     bucket = traffic_bucket(conversation.channel, subject)
     if takes_conversation(bucket, percent):
         return conversation
+    context = {**(conversation.context or {}), TRAFFIC_KEY: {"bucket": bucket, "by": kind, "traffic_percent": percent}}
+    Conversation.objects.filter(pk=conversation.pk, owner=Owner.AGENT).update(context=context)
+    conversation.context = context
+    return conversation
+
+
+def held_back(conversation: Conversation) -> bool:
+    """Whether the traffic share's draw gave this conversation to a person (``conversation_traffic_route``)."""
+    return bool((conversation.context or {}).get(TRAFFIC_KEY))
+
+
+def conversation_traffic_hand_over(conversation: Conversation) -> Conversation:
+    """Give a conversation outside the AI's share to a person at its first customer message, before the AI says
+    anything: a helpdesk ticket (with what the customer wrote) when the stage allows handoffs, the console's waiting
+    queue always, the audited move, the ``traffic_to_person`` event and a system message telling the customer."""
+    held = dict((conversation.context or {}).get(TRAFFIC_KEY) or {})
+    stage = decision_stage(conversation.channel)
     # The ticket is an outside write: made before the move's transaction, as an escalation makes it.
-    reason = f"outside the AI's traffic share ({percent}%)"
+    reason = f"outside the AI's traffic share ({held.get('traffic_percent', 0)}%)"
     ticket_id, reason = handoff_ticket_create(conversation, reason=reason, stage=stage)
+    # The draw is spent: a person who hands the conversation back to the AI gets it answered.
+    context = {key: value for key, value in (conversation.context or {}).items() if key != TRAFFIC_KEY}
     return conversation_route_to_person(
         conversation_id=conversation.pk,
         reason=reason,
         ticket_id=ticket_id,
-        data={"bucket": bucket, "by": kind, "traffic_percent": percent, "stage": stage, "ticket": bool(ticket_id)},
+        data={**held, "stage": stage, "ticket": bool(ticket_id)},
+        context=context,
     )

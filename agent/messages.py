@@ -56,7 +56,7 @@ def conversation_start(*, channel: str = "web_chat", origin_url: str = "", is_te
     """Start a conversation; ``is_test``: a regression suite's scripted one (dry run, never in analytics or console).
 
     A live channel then calls ``agent.handoff.conversation_traffic_route`` once it knows who starts it (the chat API
-    after the identity token): outside the channel's traffic share the conversation goes straight to a person."""
+    after the identity token): outside the channel's traffic share its first message goes straight to a person."""
     return Conversation.objects.create(channel=channel, origin_url=origin_url[:1000], is_test=is_test)
 
 

@@ -95,11 +95,17 @@ TRAFFIC_TO_PERSON_TEXT = "Thanks for getting in touch. A person from our team wi
 
 @transaction.atomic
 def conversation_route_to_person(
-    *, conversation_id: Any, reason: str, ticket_id: str = "", data: dict[str, Any] | None = None
+    *,
+    conversation_id: Any,
+    reason: str,
+    ticket_id: str = "",
+    data: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Conversation:
     """Give a new conversation to a person before the AI says anything (outside the channel's traffic share:
-    agent.handoff.conversation_traffic_route): waiting, audited, the ``traffic_to_person`` event, and the customer
-    told. Not an escalation: the AI never had it, so it counts in none of the AI's rates."""
+    agent.handoff.conversation_traffic_hand_over): waiting, audited, the ``traffic_to_person`` event, and the
+    customer told; ``context``: the agent's context as it should be from now on. Not an escalation: the AI never had
+    it, so it counts in none of the AI's rates."""
     conversation = _move(
         conversation_id=conversation_id,
         to=Owner.WAITING,
@@ -107,6 +113,7 @@ def conversation_route_to_person(
         reason=reason,
         escalation_reason=reason,
         ticket_id=ticket_id,
+        **({"context": context} if context is not None else {}),
     )
     _event(conversation, EventKind.TRAFFIC_TO_PERSON, reason=reason, **(data or {}))
     _system_note(conversation.pk, TRAFFIC_TO_PERSON_TEXT)

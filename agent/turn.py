@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from agent import identity, messages, query_vectors
 from agent.escalation import TurnSignals, escalation_summary, evaluate_escalation
+from agent.handoff import conversation_traffic_hand_over, held_back
 from agent.handoff import escalate as escalate_conversation
 from agent.models import Author, Conversation, Message, Owner, TurnTrace
 from agent.responders import get_responder
@@ -83,7 +84,11 @@ def _answer(conversation_id: str, worker: str, opened: Opened, embedded_ahead: s
             # The conversation is read before the messages: a message stored after it has a higher seq than ``seen``.
             seen = conversation.last_seq
             pending = [m for m in opened.window if m.author == Author.CUSTOMER and not m.handled]
-            if pending and conversation.owner != Owner.AGENT:
+            if pending and conversation.owner == Owner.AGENT and held_back(conversation):
+                # Outside the AI's traffic share: its first message goes to a person, and the AI says nothing.
+                conversation_traffic_hand_over(conversation)
+                Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled=True)
+            elif pending and conversation.owner != Owner.AGENT:
                 # A person (or the queue) owns the conversation: the AI stays silent; the person reads them.
                 Message.objects.filter(pk__in=[m.pk for m in pending]).update(handled=True)
             elif pending:
