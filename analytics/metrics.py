@@ -39,10 +39,15 @@ def _share(part: int, whole: int) -> Measurement:
 
 
 def containment_rate(query: MetricQuery) -> Measurement:
-    """Share of the conversations closed in the window that never reached a person (no escalation, no takeover)."""
+    """Share of the conversations closed in the window that never reached a person (no escalation, no takeover),
+    among those the AI took (not the ones its traffic share gave to a person from the start)."""
     reached = AnalyticsEvent.objects.filter(conversation_id=OuterRef("conversation_id"), kind__in=PERSON_REACHED)
+    held_back = AnalyticsEvent.objects.filter(
+        conversation_id=OuterRef("conversation_id"), kind=EventKind.TRAFFIC_TO_PERSON
+    )
     counts = (
         _about_intent(_events(query, EventKind.CLOSED), query)
+        .exclude(Exists(held_back))
         .annotate(reached_person=Exists(reached))
         .aggregate(
             ended=Count("conversation_id", distinct=True),

@@ -9,7 +9,8 @@ The turn code is the live one — responder, governance, escalation, audit — a
 - ``agent.tools.run_action`` records "would request approval" instead of creating an ApprovalRequest;
 - ``agent.identity.email_challenge_start`` records the one-time code instead of e-mailing it (the runner types it);
 - ``knowledge.retrieval.search`` records no FailedRetrieval;
-- ``governance.authorization.authorize`` decides at ``stage`` when set (a suite rehearsing the stage a gate opens).
+- ``governance.authorization.decision_stage`` gives ``stage`` when set (a suite rehearsing the stage a gate opens):
+  ``authorize``, the turn's capability checks and the handoff's ticket all decide at it.
 
 The state is a ``contextvars.ContextVar``: it follows the thread (and asyncio task) that set it and is never shared
 between two turns running at once. ``agent.turn.run_turn`` enters one itself for every test conversation, so a

@@ -85,9 +85,12 @@ def policy_breach_rate(query: MetricQuery) -> Measurement:
 
 
 def qa_coverage(query: MetricQuery) -> Measurement:
-    """Conversations ended in the window (closed, not tests) that have a review standing ÷ those conversations."""
+    """Conversations the AI answered that ended in the window (closed, not tests) with a review standing ÷ those
+    conversations."""
     start, end = query.bounds()
-    ended = Conversation.objects.filter(is_test=False, closed_at__gte=start, closed_at__lt=end)
+    # The conversations the AI answered (QA scores its work; one outside its traffic share has nothing to score).
+    answered = Exists(TurnTrace.objects.filter(conversation=OuterRef("pk")))
+    ended = Conversation.objects.filter(answered, is_test=False, closed_at__gte=start, closed_at__lt=end)
     if query.channel:
         ended = ended.filter(channel=query.channel)
     if query.intent:

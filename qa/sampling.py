@@ -41,8 +41,12 @@ def _conversation_key() -> Cast:
 
 
 def _base(rule: SamplingRule, now: datetime) -> QuerySet[Conversation]:
-    conversations = Conversation.objects.filter(is_test=False).exclude(
-        pk__in=ReviewReason.objects.filter(rule=rule).values("conversation_id")
+    # QA scores the AI's work: a conversation the AI never answered (outside its traffic share, handed to a person at
+    # the first message) has nothing to review.
+    conversations = (
+        Conversation.objects.filter(is_test=False)
+        .filter(Exists(TurnTrace.objects.filter(conversation=OuterRef("pk"))))
+        .exclude(pk__in=ReviewReason.objects.filter(rule=rule).values("conversation_id"))
     )
     if rule.channel:
         conversations = conversations.filter(channel=rule.channel)

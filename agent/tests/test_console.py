@@ -367,6 +367,11 @@ def test_the_conversation_page_shows_the_trace_the_context_and_the_ticket_with_c
         responder="embedded",
         prompt_version="embedded-1:cfg-3",
         timings={"total_ms": 41.5, "responder_ms": 30.1},
+        stage=3,
+        capabilities=[
+            {"capability": "ticket_draft", "stage": 3, "allowed": True, "reason": ""},
+            {"capability": "low_risk_actions", "stage": 4, "allowed": False, "reason": "from rollout stage 4"},
+        ],
         reply=reply,
     )
     conversation_escalate(conversation_id=conversation.pk, reason="VIP account", ticket_id="12")
@@ -386,6 +391,8 @@ def test_the_conversation_page_shows_the_trace_the_context_and_the_ticket_with_c
         "embedded-1:cfg-3",
         "total 41.5 ms",
         "0.660",
+        "ticket_draft",
+        "low_risk_actions</span> (from rollout stage 4)",
     ):
         assert shown in html, shown
     for shown in (

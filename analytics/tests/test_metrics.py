@@ -65,6 +65,16 @@ def test_containment_counts_closed_conversations_that_never_reached_a_person() -
     assert metric_read(MetricQuery(channel="web_chat", metric="containment_rate")).n == 3
 
 
+def test_containment_leaves_out_conversations_the_traffic_share_gave_to_a_person() -> None:
+    _event(EventKind.TURN_ANSWERED, "ai")
+    _event(EventKind.CLOSED, "ai")
+    _event(EventKind.TRAFFIC_TO_PERSON, "held", data={"bucket": 80, "traffic_percent": 50})
+    _event(EventKind.CLOSED, "held")
+
+    assert metric_read(MetricQuery(channel="web_chat", metric="containment_rate")).n == 1
+    assert _q("containment_rate") == 1.0
+
+
 def test_containment_for_an_intent_counts_the_conversations_about_it() -> None:
     _event(EventKind.TURN_ANSWERED, "a", intent="where_is_my_order")
     _event(EventKind.CLOSED, "a")

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from agent.models import Intent, Owner
+from agent.models import Conversation, Intent, Owner
 from governance.models import AuditRecord
 from governance.roles import Role
 from governance.tests.factories import ApprovalRequestFactory, UserFactory
@@ -61,6 +61,15 @@ def test_test_conversations_and_conversations_still_with_the_ai_are_never_sample
     live.save(update_fields=["owner"])
     qa_queue_fill()
     assert _queued() == {live.pk}
+
+
+def test_a_conversation_the_ai_never_answered_is_never_sampled(qa_reviewer) -> None:  # type: ignore[no-untyped-def]
+    rule(RuleKind.ESCALATIONS)
+    # Outside the AI's traffic share: handed to a person at the first message, with no turn of the AI's.
+    Conversation.objects.create(owner=Owner.WAITING, escalation_reason="outside the AI's traffic share (50%)")
+    answered = conversation(owner=Owner.WAITING, escalated="customer asked for a person")
+    qa_queue_fill()
+    assert _queued() == {answered.pk}
 
 
 def test_low_confidence_negative_rating_and_the_channel_filter(qa_reviewer) -> None:  # type: ignore[no-untyped-def]
