@@ -13,21 +13,18 @@ Scheduled evaluation may promote (``governance.rollout_gates_evaluate`` every 15
 gate's sign-offs, so people decide *whether* a channel may move up and the metrics decide *when*. A gate that
 requires no sign-off opens on metrics alone; the readiness report says so. Rollback never waits for a person.
 
-The pure part (``evaluate_criteria``, ``decide_gate``) takes plain values and is tested without a database; the
-services load rows, read metrics outside the transaction (providers may be slow) and apply the decision under a lock
-on the channel row, with its audit records, in one transaction.
+The pure part (``governance.gate_decisions``: ``evaluate_criteria``, ``decide_gate``) takes plain values and is tested
+without a database; the services load rows, read metrics outside the transaction (providers may be slow) and apply
+the decision under a lock on the channel row, with its audit records, in one transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
-import operator
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
@@ -35,6 +32,19 @@ from django.utils import timezone
 
 from governance.audit import Actor, audit_record
 from governance.exceptions import GovernanceError, NotPermitted
+from governance.gate_decisions import (  # noqa: F401 - re-exported: the gates' public API
+    FIRST_STAGE,
+    LAST_STAGE,
+    CriterionLike,
+    CriterionResult,
+    GateDecision,
+    MetricKey,
+    decide_gate,
+    evaluate_criteria,
+    metric_key,
+    signoff_label,
+    signoffs_missing,
+)
 from governance.metrics import MetricQuery, metric_read
 from governance.models import (
     ChannelRollout,
@@ -45,10 +55,8 @@ from governance.models import (
     RolloutGate,
     RolloutStage,
 )
-from governance.models.gates import Comparator, CriterionKind, GateOutcome, SignOffKind
+from governance.models.gates import CriterionKind, GateOutcome
 
-FIRST_STAGE = int(RolloutStage.KNOWLEDGE_ANSWERS)
-LAST_STAGE = int(RolloutStage.SCALED_OMNICHANNEL)
 SIGNOFF_PERMISSION = "governance.signoff_rolloutgate"
 ROLLBACK_PERMISSION = "governance.change_channelrollout"
 
@@ -159,186 +167,6 @@ def takes_conversation(bucket: int, traffic_percent: int) -> bool:
 
     A bucket in at N% stays in at every share above N: widening the share only adds conversations."""
     return bucket < traffic_percent
-
-
-# --- Pure decisions ------------------------------------------------------------------------------------------------
-
-
-class CriterionLike(Protocol):
-    """A gate criterion as plain data (a ``GateCriterion`` row satisfies it)."""
-
-    kind: str
-    metric: str
-    intent: str
-    comparator: str
-    threshold: Decimal
-    window_days: int
-    min_sample: int
-
-
-class MetricKey(NamedTuple):
-    metric: str
-    intent: str
-    window_days: int
-
-
-def metric_key(criterion: CriterionLike) -> MetricKey:
-    return MetricKey(criterion.metric, criterion.intent or "", int(criterion.window_days))
-
-
-_COMPARE = {Comparator.AT_LEAST.value: operator.ge, Comparator.AT_MOST.value: operator.le}
-_COMPARE_WORDS = {Comparator.AT_LEAST.value: "at least", Comparator.AT_MOST.value: "at most"}
-
-
-@dataclass(frozen=True)
-class CriterionResult:
-    kind: str
-    metric: str
-    intent: str
-    comparator: str
-    threshold: Decimal
-    window_days: int
-    value: float | None
-    met: bool
-    error: str = ""
-    n: int | None = None  # the sample the value came from, when the provider said
-    min_sample: int = 0
-
-    @property
-    def sample_too_small(self) -> bool:
-        return self.min_sample > 0 and (self.n is None or self.n < self.min_sample)
-
-    def describe(self) -> str:
-        """Say what was measured against what, e.g. "qa_pass_rate (7 days) is 0.82 (n=40), needs at least 0.9"."""
-        name = self.metric + (f" for intent {self.intent}" if self.intent else "") + f" ({self.window_days} days)"
-        word = "needs" if self.kind == CriterionKind.ENTRY else "falls back at"
-        bound = f"{_COMPARE_WORDS.get(self.comparator, self.comparator)} {_plain(self.threshold)}"
-        if self.value is None:
-            failure = f"; {self.error}" if self.error else ""
-            return f"{name}: no data yet{failure} ({word} {bound})"
-        sample = f" (n={self.n})" if self.n is not None else ""
-        text = f"{name} is {self.value:.4g}{sample}, {word} {bound}"
-        if self.sample_too_small:
-            known = "an unknown sample" if self.n is None else f"a sample of {self.n}"
-            text += f", from {known}; the criterion asks for at least {self.min_sample}"
-        return text
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "metric": self.metric,
-            "intent": self.intent,
-            "comparator": self.comparator,
-            "threshold": _plain(self.threshold),
-            "window_days": self.window_days,
-            "value": self.value,
-            "n": self.n,
-            "min_sample": self.min_sample,
-            "met": self.met,
-            "error": self.error,
-            "text": self.describe(),
-        }
-
-
-def _plain(number: Decimal) -> str:
-    return format(Decimal(number).normalize(), "f")
-
-
-def evaluate_criteria(
-    criteria: Iterable[CriterionLike],
-    values: Mapping[MetricKey, float | None],
-    errors: Mapping[MetricKey, str] | None = None,
-    samples: Mapping[MetricKey, int | None] | None = None,
-) -> list[CriterionResult]:
-    """Compare each criterion with its metric value; a missing value is never met (entry or rollback), and neither is
-    a value from a sample smaller than the criterion's minimum (or of unknown size when it asks for one)."""
-    results = []
-    for criterion in criteria:
-        key = metric_key(criterion)
-        value = values.get(key)
-        error = (errors or {}).get(key, "")
-        compare = _COMPARE.get(criterion.comparator)
-        result = CriterionResult(
-            kind=criterion.kind,
-            metric=criterion.metric,
-            intent=criterion.intent or "",
-            comparator=criterion.comparator,
-            threshold=Decimal(criterion.threshold),
-            window_days=int(criterion.window_days),
-            value=value,
-            met=False,
-            error=error,
-            n=(samples or {}).get(key),
-            min_sample=int(getattr(criterion, "min_sample", 0) or 0),
-        )
-        if compare is None:
-            result = replace(result, error=f"unknown comparator {criterion.comparator!r}")
-        elif value is not None and not result.sample_too_small:
-            # Decimal from the value's shortest repr: 0.9 compares equal to a threshold of 0.9000, as people expect.
-            result = replace(result, met=compare(Decimal(repr(value)), Decimal(criterion.threshold)))
-        results.append(result)
-    return results
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    outcome: str
-    stage_before: int
-    stage_after: int
-    reasons: tuple[str, ...]
-
-    @property
-    def reason(self) -> str:
-        return "; ".join(self.reasons)
-
-    @property
-    def moves(self) -> bool:
-        return self.stage_after != self.stage_before
-
-
-def decide_gate(
-    current_stage: int,
-    next_gate_results: Sequence[CriterionResult] | None,
-    next_gate_signoffs_missing: Iterable[str],
-    current_gate_rollback_results: Sequence[CriterionResult],
-) -> GateDecision:
-    """Decide one evaluation: roll back, promote, or stay (held / blocked), with the reasons.
-
-    ``next_gate_results`` holds every criterion of the gate into the next stage (``None``: no such gate);
-    ``current_gate_rollback_results`` the rollback criteria of the gate into the current stage.
-    """
-    fired = [r for r in current_gate_rollback_results if r.kind == CriterionKind.ROLLBACK and r.met]
-    if fired and current_stage > FIRST_STAGE:
-        reasons = tuple(f"rollback criterion met: {r.describe()}" for r in fired)
-        return GateDecision(GateOutcome.ROLLED_BACK, current_stage, current_stage - 1, reasons)
-    if current_stage >= LAST_STAGE:
-        return GateDecision(GateOutcome.HELD, current_stage, current_stage, ("already at the last stage",))
-    target = current_stage + 1
-    if next_gate_results is None:
-        return GateDecision(GateOutcome.HELD, current_stage, current_stage, (f"no gate into stage {target} is set up",))
-    entry = [r for r in next_gate_results if r.kind == CriterionKind.ENTRY]
-    reasons = [f"the gate into stage {target} has no entry criteria"] if not entry else []
-    reasons += [f"entry criterion not met: {r.describe()}" for r in entry if not r.met]
-    reasons += [
-        f"a rollback criterion of stage {target} is already met: {r.describe()}"
-        for r in next_gate_results
-        if r.kind == CriterionKind.ROLLBACK and r.met
-    ]
-    reasons += [f"sign-off missing: {_signoff_label(kind)}" for kind in next_gate_signoffs_missing]
-    if reasons:
-        return GateDecision(GateOutcome.PROMOTION_BLOCKED, current_stage, current_stage, tuple(reasons))
-    met = tuple(f"entry criterion met: {r.describe()}" for r in entry)
-    return GateDecision(GateOutcome.PROMOTED, current_stage, target, (*met, "every required sign-off is given"))
-
-
-def _signoff_label(kind: str) -> str:
-    return SignOffKind(kind).label if kind in SignOffKind.values else kind
-
-
-def signoffs_missing(required: Iterable[str], given: Iterable[str]) -> list[str]:
-    """Return the required sign-off kinds not given, in the order required."""
-    given = set(given)
-    return [kind for kind in dict.fromkeys(required) if kind not in given]
 
 
 # --- Services ------------------------------------------------------------------------------------------------------
@@ -534,11 +362,11 @@ def rollout_gate_sign_off(
     _channel_lock(gate.channel_id)
     required = RolloutGate.objects.values_list("required_signoffs", flat=True).get(pk=gate.pk)
     if kind not in required:
-        raise GovernanceError(f"The gate {gate} does not ask for a {_signoff_label(kind).lower()} sign-off.")
+        raise GovernanceError(f"The gate {gate} does not ask for a {signoff_label(kind).lower()} sign-off.")
     existing = GateSignOff.objects.filter(gate=gate, kind=kind).select_related("signed_by").first()
     if existing is not None:
         raise GovernanceError(
-            f"The gate {gate} already has its {_signoff_label(kind).lower()} sign-off, by "
+            f"The gate {gate} already has its {signoff_label(kind).lower()} sign-off, by "
             f"{existing.signed_by.get_username()} on {existing.signed_at:%Y-%m-%d}."
         )
     signoff = GateSignOff.objects.create(
@@ -562,7 +390,7 @@ def rollout_gate_revoke_sign_off(*, gate: RolloutGate, kind: str, actor: Abstrac
     _channel_lock(gate.channel_id)
     signoff = GateSignOff.objects.filter(gate=gate, kind=kind).select_related("signed_by").first()
     if signoff is None:
-        raise GovernanceError(f"The gate {gate} has no {_signoff_label(kind).lower()} sign-off to revoke.")
+        raise GovernanceError(f"The gate {gate} has no {signoff_label(kind).lower()} sign-off to revoke.")
     given_by, given_at = signoff.signed_by.get_username(), signoff.signed_at
     signoff.delete()
     audit_record(
