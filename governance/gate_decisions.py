@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
+from governance.metrics import wilson_interval
 from governance.models import RolloutStage
 from governance.models.gates import Comparator, CriterionKind, GateOutcome, SignOffKind
 
@@ -26,6 +27,7 @@ class CriterionLike(Protocol):
     threshold: Decimal
     window_days: int
     min_sample: int
+    cautious_bound: bool
 
 
 class MetricKey(NamedTuple):
@@ -55,6 +57,8 @@ class CriterionResult:
     error: str = ""
     n: int | None = None  # the sample the value came from, when the provider said
     min_sample: int = 0
+    bound: float | None = None  # with a cautious bound: the 95% interval's bound compared instead of the value
+    bound_side: str = ""  # "lower" or "upper"
 
     @property
     def sample_too_small(self) -> bool:
@@ -68,8 +72,10 @@ class CriterionResult:
         if self.value is None:
             failure = f"; {self.error}" if self.error else ""
             return f"{name}: no data yet{failure} ({word} {bound})"
-        sample = f" (n={self.n})" if self.n is not None else ""
-        text = f"{name} is {self.value:.4g}{sample}, {word} {bound}"
+        sample = f"n={self.n}" if self.n is not None else ""
+        if self.bound is not None:
+            sample += f"; 95% {self.bound_side} bound {self.bound:.4g}"
+        text = f"{name} is {self.value:.4g}{f' ({sample})' if sample else ''}, {word} {bound}"
         if self.sample_too_small:
             known = "an unknown sample" if self.n is None else f"a sample of {self.n}"
             text += f", from {known}; the criterion asks for at least {self.min_sample}"
@@ -86,6 +92,8 @@ class CriterionResult:
             "value": self.value,
             "n": self.n,
             "min_sample": self.min_sample,
+            "bound": self.bound,
+            "bound_side": self.bound_side,
             "met": self.met,
             "error": self.error,
             "text": self.describe(),
@@ -101,14 +109,16 @@ def evaluate_criteria(
     values: Mapping[MetricKey, float | None],
     errors: Mapping[MetricKey, str] | None = None,
     samples: Mapping[MetricKey, int | None] | None = None,
+    parts: Mapping[MetricKey, int | None] | None = None,
 ) -> list[CriterionResult]:
     """Compare each criterion with its metric value; a missing value is never met (entry or rollback), and neither is
-    a value from a sample smaller than the criterion's minimum (or of unknown size when it asks for one)."""
+    a value from a sample smaller than the criterion's minimum (or of unknown size when it asks for one). A criterion
+    with a cautious bound compares the side of the value's 95% Wilson interval that makes entry harder and rollback
+    sooner, and is not met when the provider gives no numerator to draw the interval from."""
     results = []
     for criterion in criteria:
         key = metric_key(criterion)
         value = values.get(key)
-        error = (errors or {}).get(key, "")
         compare = _COMPARE.get(criterion.comparator)
         result = CriterionResult(
             kind=criterion.kind,
@@ -119,17 +129,32 @@ def evaluate_criteria(
             window_days=int(criterion.window_days),
             value=value,
             met=False,
-            error=error,
+            error=(errors or {}).get(key, ""),
             n=(samples or {}).get(key),
             min_sample=int(getattr(criterion, "min_sample", 0) or 0),
         )
         if compare is None:
             result = replace(result, error=f"unknown comparator {criterion.comparator!r}")
         elif value is not None and not result.sample_too_small:
-            # Decimal from the value's shortest repr: 0.9 compares equal to a threshold of 0.9000, as people expect.
-            result = replace(result, met=compare(Decimal(repr(value)), Decimal(criterion.threshold)))
+            compared: float | None = value
+            if getattr(criterion, "cautious_bound", False):
+                result = _with_bound(result, (parts or {}).get(key))
+                compared = result.bound
+            if compared is not None:
+                # Decimal from the shortest repr: 0.9 compares equal to a threshold of 0.9000, as people expect.
+                result = replace(result, met=compare(Decimal(repr(compared)), Decimal(criterion.threshold)))
         results.append(result)
     return results
+
+
+def _with_bound(result: CriterionResult, part: int | None) -> CriterionResult:
+    """Add the cautious bound: entry "at least" and rollback "at most" read the lower bound, the others the upper."""
+    interval = wilson_interval(part, result.n) if part is not None and result.n and 0 <= part <= result.n else None
+    if interval is None:
+        return replace(result, error="no interval: the metric gives no numerator and sample to draw it from")
+    entry, at_least = result.kind == CriterionKind.ENTRY, result.comparator == Comparator.AT_LEAST
+    lower = entry == at_least
+    return replace(result, bound=round(interval[0 if lower else 1], 4), bound_side="lower" if lower else "upper")
 
 
 @dataclass(frozen=True)

@@ -199,13 +199,15 @@ def rollout_gate_evaluate(
     values: dict[MetricKey, float | None] = {}
     errors: dict[MetricKey, str] = {}
     samples: dict[MetricKey, int | None] = {}
+    parts: dict[MetricKey, int | None] = {}
     for key in dict.fromkeys(metric_key(c) for c in criteria):
         reading = metric_read(MetricQuery(channel.channel, key.metric, key.intent, key.window_days))
-        values[key], samples[key] = reading.value, reading.n
+        values[key], samples[key], parts[key] = reading.value, reading.n, reading.part
         if reading.error:
             errors[key] = reading.error
-    rollback_results = evaluate_criteria(_rollback_criteria(current_gate), values, errors, samples)
-    next_results = evaluate_criteria(next_gate.criteria.all(), values, errors, samples) if next_gate else None
+    readings = (values, errors, samples, parts)
+    rollback_results = evaluate_criteria(_rollback_criteria(current_gate), *readings)
+    next_results = evaluate_criteria(next_gate.criteria.all(), *readings) if next_gate else None
     return _evaluation_apply(
         channel=channel,
         stage=stage,

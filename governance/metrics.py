@@ -78,6 +78,26 @@ METRICS: dict[str, MetricInfo] = {
     "failed_retrieval_rate": MetricInfo("Share of knowledge questions where no fitting source was found.", RATE),
 }
 
+Z_95 = 1.959963984540054  # the standard normal's 97.5th percentile
+
+
+def wilson_interval(part: int, n: int, z: float = Z_95) -> tuple[float, float] | None:
+    """Return the Wilson score interval of ``part`` successes in ``n`` (95% by default), or None when n is 0.
+
+    Wilson rather than the normal approximation: it stays inside [0, 1] and is honest at small n and at 0 or n
+    successes, which is where a launch's gates live (Wilson 1927; Brown, Cai & DasGupta 2001).
+    """
+    if n <= 0:
+        return None
+    if not 0 <= part <= n:
+        raise ValueError(f"{part} successes out of {n}")
+    share = part / n
+    denominator = 1 + z * z / n
+    centre = (share + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 MetricProvider = Callable[[MetricQuery], "Measurement | float | None"]
 
 METRIC_PROVIDERS: dict[str, MetricProvider] = {}

@@ -385,7 +385,8 @@ def _regression_unmet(channel: str, criteria: Sequence[GateCriterion]) -> str:
     for criterion in criteria:
         reading = metric_read(MetricQuery(channel, REGRESSION_METRIC, criterion.intent, criterion.window_days))
         key = metric_key(criterion)
-        (result,) = evaluate_criteria([criterion], {key: reading.value}, {key: reading.error}, {key: reading.n})
+        readings = ({key: reading.value}, {key: reading.error}, {key: reading.n}, {key: reading.part})
+        (result,) = evaluate_criteria([criterion], *readings)
         if result.met:
             continue
         if reading.value is None and not reading.error:

@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from analytics.models import AnalyticsEvent, EventKind
-from analytics.report import REPORT_METRICS, analytics_report, wilson_interval
-from governance.metrics import MetricQuery, metric_read
+from analytics.report import REPORT_METRICS, analytics_report
+from governance.metrics import MetricQuery, metric_read, wilson_interval
 
 REQUIRED = {
     "containment_rate",

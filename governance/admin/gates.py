@@ -148,7 +148,7 @@ class GateCriterionForm(forms.ModelForm):
 
     class Meta:
         model = GateCriterion
-        fields = ["kind", "metric", "intent", "comparator", "threshold", "window_days", "min_sample"]
+        fields = ["kind", "metric", "intent", "comparator", "threshold", "window_days", "min_sample", "cautious_bound"]
         help_texts = {
             "kind": "Entry: must hold before a channel may enter this stage. Rollback: when it holds, a channel at "
             "this stage drops back one stage at once.",

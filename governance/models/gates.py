@@ -88,6 +88,11 @@ class GateCriterion(models.Model):
         help_text="Smallest sample (conversations, reviews or cases) the value must come from; below it the "
         "criterion is not met. 0: any sample.",
     )
+    cautious_bound = models.BooleanField(
+        default=False,
+        help_text="For a share: compare the 95% interval's cautious bound instead of the value (entry: the side that "
+        "makes it harder to move up; rollback: the side that falls back sooner).",
+    )
 
     class Meta:
         ordering = ["gate", "kind", "metric"]

@@ -214,6 +214,36 @@ def test_a_criterion_with_a_minimum_sample_is_not_met_below_it(
     assert (result.as_json()["n"], result.as_json()["min_sample"]) == (n, min_sample)
 
 
+@pytest.mark.parametrize(
+    ("kind", "comparator", "threshold", "part", "n", "side", "met"),
+    [
+        # 19 of 20 is 0.95, but its 95% interval starts at 0.7639: an entry "at least 0.9" is not met on it.
+        ("entry", "gte", "0.9", 19, 20, "lower", False),
+        ("entry", "gte", "0.9", 990, 1000, "lower", True),  # a large sample: the lower bound is 0.9817
+        ("entry", "lte", "0.1", 1, 20, "upper", False),  # 0.05 at most 0.1, but the upper bound is 0.2361
+        ("rollback", "gte", "0.15", 2, 20, "upper", True),  # 0.10, but it may well be 0.30: fall back now
+        ("rollback", "lte", "0.5", 15, 20, "lower", False),
+    ],
+)
+def test_a_cautious_criterion_compares_the_side_of_the_interval_that_guards_the_customer(
+    kind: str, comparator: str, threshold: str, part: int, n: int, side: str, met: bool
+) -> None:
+    criterion = _criterion("qa_pass_rate", comparator, threshold, kind=kind)
+    criterion.cautious_bound = True
+    key = MetricKey("qa_pass_rate", "", 7)
+    (result,) = evaluate_criteria([criterion], {key: part / n}, samples={key: n}, parts={key: part})
+    assert (result.bound_side, result.met) == (side, met)
+    assert f"95% {side} bound" in result.describe()
+
+
+def test_a_cautious_criterion_without_a_numerator_is_not_met_and_says_why() -> None:
+    criterion = _criterion("csat", "gte", "4")
+    criterion.cautious_bound = True
+    key = MetricKey("csat", "", 7)
+    (result,) = evaluate_criteria([criterion], {key: 4.6}, samples={key: 50})
+    assert result.met is False and "no interval" in result.error
+
+
 def test_a_small_sample_never_fires_a_rollback_either() -> None:
     criterion = _criterion("reopen_rate", "gte", "0.15", kind="rollback")
     criterion.min_sample = 50
