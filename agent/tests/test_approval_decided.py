@@ -3,14 +3,13 @@ listener (agent/approval_outcomes.py) after governance decides."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
 from agent.approval_outcomes import approval_decided_record, approval_outcome_listener
 from agent.messages import conversation_start
+from agent.tests.clock import Clock
 from analytics.models import AnalyticsEvent, EventKind
 from governance.approvals import (
     approval_request_approve,
@@ -23,26 +22,6 @@ from governance.executors import ACTION_EXECUTORS, ExecutionContext
 from governance.models import ActionPolicy, ApprovalRequest, ApprovalStatus
 from governance.roles import Principal
 from governance.tests.factories import ActionPolicyFactory
-
-
-class Clock:
-    """``timezone.now`` under the test's control (the request's, the decision's and the execution's times)."""
-
-    def __init__(self) -> None:
-        self.now: datetime = timezone.now()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(timezone, "now", clock)
-    return clock
 
 
 @pytest.fixture

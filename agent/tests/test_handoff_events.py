@@ -4,11 +4,9 @@ the times (docs/analytics.md)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
-from django.utils import timezone
 
 from agent.messages import conversation_start, message_store_customer
 from agent.models import Conversation
@@ -19,27 +17,8 @@ from agent.services import (
     conversation_take_over,
     human_message_send,
 )
+from agent.tests.clock import Clock
 from analytics.models import AnalyticsEvent, EventKind
-
-
-class Clock:
-    """``timezone.now`` under the test's control: every timestamp (messages, audit records) reads it."""
-
-    def __init__(self) -> None:
-        self.now: datetime = timezone.now()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(timezone, "now", clock)
-    return clock
 
 
 def _started(*, is_test: bool = False) -> Conversation:
