@@ -127,7 +127,7 @@ def _window(start: date, end: date) -> tuple[int, datetime]:
     return (end - start).days + 1, until
 
 
-def metric_row(name: str, *, start: date, end: date, channel: str = "") -> dict[str, Any]:
+def metric_row(name: str, *, start: date, end: date, channel: str = "", intent: str = "") -> dict[str, Any]:
     """Return one metric of the report: value, numerator, denominator, n, the 95% interval and the definition."""
     spec = REPORT_METRICS[name]
     row: dict[str, Any] = {
@@ -142,7 +142,7 @@ def metric_row(name: str, *, start: date, end: date, channel: str = "") -> dict[
     if not spec.provider:
         return row
     days, until = _window(start, end)
-    reading = metric_read(MetricQuery(channel, spec.provider, window_days=days, until=until))
+    reading = metric_read(MetricQuery(channel, spec.provider, intent=intent, window_days=days, until=until))
     row.update(value=reading.value, n=reading.n)
     if reading.error:
         row["definition"] += f" Unknown here: {reading.error}."
@@ -155,12 +155,16 @@ def metric_row(name: str, *, start: date, end: date, channel: str = "") -> dict[
     return row
 
 
-def analytics_report(*, start: date, end: date, channel: str = "") -> dict[str, Any]:
-    """Return every report metric over ``start``..``end`` (both days included), for one channel or all."""
+def analytics_report(*, start: date, end: date, channel: str = "", intent: str = "") -> dict[str, Any]:
+    """Return every report metric over ``start``..``end`` (both days included), for one channel or all, and for the
+    conversations about one intent or all (each metric's definition says what "about an intent" means for it)."""
     _window(start, end)  # refuses a range that ends before it starts
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "channel": channel or None,
-        "metrics": {name: metric_row(name, start=start, end=end, channel=channel) for name in REPORT_METRICS},
+        "intent": intent or None,
+        "metrics": {
+            name: metric_row(name, start=start, end=end, channel=channel, intent=intent) for name in REPORT_METRICS
+        },
     }

@@ -120,7 +120,7 @@ def test_the_command_writes_the_report_as_json_and_refuses_bad_dates(tmp_path, c
     out = tmp_path / "report.json"
     call_command("analytics_report", "--from", "2026-11-02", "--to", "2026-11-08", "--json", str(out))
     report = json.loads(out.read_text())
-    assert set(report) == {"from", "to", "channel", "metrics"}
+    assert set(report) == {"from", "to", "channel", "intent", "metrics"}
     assert set(report["metrics"]["qa_pass_rate"]) == {
         "value",
         "numerator",
@@ -152,3 +152,18 @@ def test_handoff_times_average_the_first_replies_and_the_closes_after_a_handoff(
 
     assert (first.value, first.n) == (120.0, 2)
     assert (handled.value, handled.n) == (600.0, 1)
+
+
+@pytest.mark.django_db
+def test_a_report_for_one_intent_counts_the_conversations_about_it() -> None:
+    day = timezone.localdate()
+    for conversation, intent in (("a", "refund_request"), ("b", "refund_request"), ("c", "shipping_info")):
+        AnalyticsEvent.objects.create(kind=EventKind.TURN_ANSWERED, conversation_id=conversation, intent=intent)
+        _on(day, EventKind.CLOSED, conversation)
+    _on(day, EventKind.ESCALATED, "a")
+
+    refunds = analytics_report(start=day, end=day, intent="refund_request")
+
+    assert refunds["intent"] == "refund_request"
+    row = refunds["metrics"]["containment_rate"]
+    assert (row["numerator"], row["denominator"]) == (1, 2)

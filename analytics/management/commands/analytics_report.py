@@ -33,6 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="start", help="First day (YYYY-MM-DD); default: 6 days before --to.")
         parser.add_argument("--to", dest="end", help="Last day, included (YYYY-MM-DD); default: today.")
         parser.add_argument("--channel", default="", help="One channel (e.g. web_chat); default: every channel.")
+        parser.add_argument("--intent", default="", help="The conversations about one intent; default: all.")
         parser.add_argument("--json", dest="json_out", help="Write the report as JSON to this file.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -40,7 +41,9 @@ class Command(BaseCommand):
         start = _day(options["start"], "--from") if options["start"] else end - timedelta(days=6)
         if end < start:
             raise CommandError(f"--to ({end}) is before --from ({start}).")
-        report = analytics_report(start=start, end=end, channel=options["channel"].strip())
+        report = analytics_report(
+            start=start, end=end, channel=options["channel"].strip(), intent=options["intent"].strip()
+        )
         self._table(report)
         if options["json_out"]:
             try:
@@ -50,7 +53,8 @@ class Command(BaseCommand):
 
     def _table(self, report: dict[str, Any]) -> None:
         write = self.stdout.write
-        write(f"Support metrics {report['from']} to {report['to']}, {report['channel'] or 'every channel'}")
+        about = f", intent {report['intent']}" if report["intent"] else ""
+        write(f"Support metrics {report['from']} to {report['to']}, {report['channel'] or 'every channel'}{about}")
         write(f"  {'metric':<28} {'value':>8} {'n':>6}  95% interval")
         for name, row in report["metrics"].items():
             value = _shown(row["value"], rate=REPORT_METRICS[name].unit == RATE)
