@@ -34,10 +34,6 @@ def _about_intent(events: QuerySet[AnalyticsEvent], query: MetricQuery) -> Query
     return events.filter(conversation_id__in=with_intent)
 
 
-def _share(part: int, whole: int) -> Measurement:
-    return Measurement(None if whole == 0 else part / whole, whole, part=part)
-
-
 def containment_rate(query: MetricQuery) -> Measurement:
     """Share of the conversations closed in the window that never reached a person (no escalation, no takeover),
     among those the AI took (not the ones its traffic share gave to a person from the start)."""
@@ -54,7 +50,7 @@ def containment_rate(query: MetricQuery) -> Measurement:
             contained=Count("conversation_id", distinct=True, filter=Q(reached_person=False)),
         )
     )
-    return _share(counts["contained"], counts["ended"])
+    return Measurement.share(counts["contained"], counts["ended"])
 
 
 def _csat(query: MetricQuery, *, reached_person: bool | None = None) -> Measurement:
@@ -93,7 +89,7 @@ def failed_retrieval_rate(query: MetricQuery) -> Measurement:
     if query.intent:
         events = events.filter(intent=query.intent)
     counts = events.aggregate(asked=Count("pk"), unknown=Count("pk", filter=Q(kind=EventKind.KNOWLEDGE_UNKNOWN)))
-    return _share(counts["unknown"], counts["asked"])
+    return Measurement.share(counts["unknown"], counts["asked"])
 
 
 def escalation_rate(query: MetricQuery) -> Measurement:
@@ -109,7 +105,7 @@ def escalation_rate(query: MetricQuery) -> Measurement:
         answered=Count("conversation_id", distinct=True),
         escalated=Count("conversation_id", distinct=True, filter=Q(was_escalated=True)),
     )
-    return _share(counts["escalated"], counts["answered"])
+    return Measurement.share(counts["escalated"], counts["answered"])
 
 
 def _average_seconds(events: QuerySet[AnalyticsEvent]) -> Measurement:

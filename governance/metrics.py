@@ -51,6 +51,11 @@ class Measurement:
     why: str = ""
     part: int | None = None  # a share's numerator (value = part / n), for reports and confidence intervals
 
+    @classmethod
+    def share(cls, part: int, whole: int) -> Measurement:
+        """Return ``part`` of ``whole`` as a share with its numerator and sample (no value when ``whole`` is 0)."""
+        return cls(part / whole if whole else None, whole, part=part)
+
 
 @dataclass(frozen=True)
 class MetricInfo:

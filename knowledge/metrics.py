@@ -21,5 +21,4 @@ def source_freshness(query: MetricQuery) -> Measurement:
         .filter(Q(retire_after__isnull=True) | Q(retire_after__gt=today))
         .aggregate(approved=Count("pk"), fresh=Count("pk", filter=Q(review_due_on__gt=today)))
     )
-    approved = counts["approved"]
-    return Measurement(counts["fresh"] / approved if approved else None, approved)
+    return Measurement.share(counts["fresh"], counts["approved"])

@@ -34,14 +34,10 @@ def reviewed_items(query: MetricQuery) -> QuerySet[ReviewItem]:
     return items
 
 
-def _share(part: int, whole: int) -> Measurement:
-    return Measurement(None if whole == 0 else part / whole, whole, part=part)
-
-
 def qa_pass_rate(query: MetricQuery) -> Measurement:
     """Passed ÷ reviewed."""
     counts = reviewed_items(query).aggregate(n=Count("pk"), passed=Count("pk", filter=Q(final_review__passed=True)))
-    return _share(counts["passed"], counts["n"])
+    return Measurement.share(counts["passed"], counts["n"])
 
 
 _ESCALATED = Q(final_review__was_escalated=True)
@@ -61,19 +57,19 @@ def _escalation_counts(query: MetricQuery) -> dict[str, int]:
 def escalation_accuracy(query: MetricQuery) -> Measurement:
     """(Escalations judged necessary + non-escalations judged not needed) ÷ reviewed."""
     c = _escalation_counts(query)
-    return _share(c["escalated_needed"] + (c["not_escalated"] - c["missed"]), c["n"])
+    return Measurement.share(c["escalated_needed"] + (c["not_escalated"] - c["missed"]), c["n"])
 
 
 def escalation_precision(query: MetricQuery) -> Measurement:
     """Escalations judged necessary ÷ escalated conversations reviewed."""
     c = _escalation_counts(query)
-    return _share(c["escalated_needed"], c["escalated"])
+    return Measurement.share(c["escalated_needed"], c["escalated"])
 
 
 def missed_escalation_rate(query: MetricQuery) -> Measurement:
     """Conversations judged to need a person but not escalated ÷ non-escalated conversations reviewed."""
     c = _escalation_counts(query)
-    return _share(c["missed"], c["not_escalated"])
+    return Measurement.share(c["missed"], c["not_escalated"])
 
 
 def policy_breach_rate(query: MetricQuery) -> Measurement:
@@ -81,7 +77,7 @@ def policy_breach_rate(query: MetricQuery) -> Measurement:
     counts = reviewed_items(query).aggregate(
         n=Count("pk"), breaches=Count("pk", filter=Q(final_review__policy_breach=True))
     )
-    return _share(counts["breaches"], counts["n"])
+    return Measurement.share(counts["breaches"], counts["n"])
 
 
 def qa_coverage(query: MetricQuery) -> Measurement:
@@ -99,7 +95,7 @@ def qa_coverage(query: MetricQuery) -> Measurement:
         conversation=OuterRef("pk"), status__in=FINAL_STATUSES, final_review__isnull=False
     )
     counts = ended.aggregate(n=Count("pk"), reviewed=Count("pk", filter=Q(Exists(reviewed))))
-    return _share(counts["reviewed"], counts["n"])
+    return Measurement.share(counts["reviewed"], counts["n"])
 
 
 PROVIDERS: dict[str, MetricProvider] = {

@@ -58,4 +58,4 @@ def regression_pass_rate(query: MetricQuery) -> Measurement:
         else:
             cases += run.cases
             passed += run.passed or 0
-    return Measurement(passed / cases if cases else None, cases, part=passed)
+    return Measurement.share(passed, cases)

@@ -165,6 +165,17 @@ class SuiteRun(models.Model):
     def __str__(self) -> str:
         return f"{self.suite} run {self.pk} ({self.status})"
 
+    def figures(self) -> dict[str, Any]:
+        """The run's headline figures, as ``run_suite --json`` writes them and its audit record keeps them."""
+        return {
+            "suite": self.suite.name,
+            "k": self.k,
+            "cases": self.cases,
+            "passed": self.passed,
+            "pass_rate": self.pass_rate,
+            "pass_hat_k": self.pass_hat_k,
+        }
+
     @property
     def progress(self) -> str:
         return f"{self.cases_done} / {self.cases}"

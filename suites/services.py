@@ -185,16 +185,7 @@ def suite_run_finish(*, run: SuiteRun, summary: dict[str, Any] | None, config: d
         subject=run,
         decision=run.status,
         reason=error[:300] or f"suite {run.suite.name}: {run.passed} of {run.cases} cases passed (k={run.k})",
-        data={
-            "suite": run.suite.name,
-            "k": run.k,
-            "cases": run.cases,
-            "passed": run.passed,
-            "pass_rate": run.pass_rate,
-            "pass_hat_k": run.pass_hat_k,
-            "duration_ms": run.duration_ms,
-            "config": config,
-        },
+        data={**run.figures(), "duration_ms": run.duration_ms, "config": config},
     )
 
 

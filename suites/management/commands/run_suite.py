@@ -22,12 +22,7 @@ from suites.services import SuiteError, suite_run_start, suite_snapshot_save
 def run_json(run: SuiteRun) -> dict[str, Any]:
     """The --json shape of one run."""
     return {
-        "suite": run.suite.name,
-        "k": run.k,
-        "cases": run.cases,
-        "passed": run.passed,
-        "pass_rate": run.pass_rate,
-        "pass_hat_k": run.pass_hat_k,
+        **run.figures(),
         "by_intent": run.by_intent,
         "failures": [{key: f.get(key) for key in ("case", "turn", "expectation", "got")} for f in run.failures],
     }
