@@ -256,6 +256,7 @@ def finish(
                     "confidence": trace.confidence,
                     "responder": trace.responder,
                     "prompt_version": trace.prompt_version,
+                    "stage": trace.stage,
                     "total_ms": trace.timings.get("total_ms"),
                 },
             )

@@ -26,6 +26,10 @@ class EventKind(models.TextChoices):
     REPLY_FEEDBACK = "reply_feedback", "Feedback on an agent reply (helpful or not)"
     HUMAN_REPLIED = "human_replied", "A person replied in the conversation"
     APPROVAL_DECIDED = "approval_decided", "An approval request was decided"
+    TICKET_SOLVED = "ticket_solved", "The conversation's helpdesk ticket was solved"
+    TICKET_REOPENED = "ticket_reopened", "The conversation's helpdesk ticket was reopened"
+    TICKET_FIRST_REPLY = "ticket_first_reply", "A person first replied on the conversation's helpdesk ticket"
+    RETURNED_ON_TOPIC = "returned_on_topic", "The customer came back about the same intent"
 
 
 class AnalyticsEvent(models.Model):
@@ -53,3 +57,26 @@ class AnalyticsEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.conversation_id[:8]}"
+
+
+class MetricRollup(models.Model):
+    """One metric of one day in one channel (``channel`` empty: every channel), as its provider computed it over that
+    day: the daily series the dashboard draws and sums (``analytics.rollups``). Recomputable: a day's rows are
+    replaced whole by ``analytics_rollup``."""
+
+    day = models.DateField()
+    channel = models.SlugField(max_length=64, blank=True)
+    metric = models.CharField(max_length=64)
+    value = models.FloatField(null=True, blank=True)
+    part = models.IntegerField(null=True, blank=True, help_text="A share's numerator (value = part / n).")
+    n = models.IntegerField(default=0, help_text="The sample behind the value (the share's denominator).")
+    why = models.CharField(max_length=300, blank=True, help_text="Why the value is unknown, when it is.")
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["day", "channel", "metric"]
+        constraints = [models.UniqueConstraint(fields=["day", "channel", "metric"], name="metric_rollup_unique")]
+        indexes = [models.Index(fields=["metric", "channel", "day"], name="metric_rollup_series")]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.channel or 'all'} {self.day}"

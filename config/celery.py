@@ -84,6 +84,12 @@ app.conf.beat_schedule = {
         "options": {"expires": 600},
     },
     # Fills the QA review queue from the sampling rules and closes fix requests whose source was reviewed (docs/qa.md).
+    # Recomputes the last days' metric rollups the dashboard reads (docs/analytics.md, "Daily rollups").
+    "analytics-rollup": {
+        "task": "analytics.rollup",
+        "schedule": crontab(hour=2, minute=10),
+        "options": {"expires": 3600},
+    },
     "qa-daily": {"task": "qa.daily", "schedule": crontab(hour=4, minute=30), "options": {"expires": 3600}},
     # Applies retention rules and prunes old audit evidence (docs/governance/pii-and-retention.md).
     "retention-apply": {

@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     # The evidence loop: regression suites run through the agent's turn code; QA reviews its transcripts.
     "suites",
     "qa",
+    # The support lead's dashboard, ROI and roadmap: reads every app above, read by none.
+    "dashboard",
     # The demo company's own CRM and order system, served at /brewline-api/ and reached only over HTTP.
     "brewline",
 ]
@@ -290,6 +292,9 @@ if DEBUG and not STEWARD_SECRETS_KEYS:
 STEWARD_IDLE_CLOSE_MINUTES = env_int("STEWARD_IDLE_CLOSE_MINUTES", 30, minimum=1, maximum=7 * 24 * 60)
 # A QA review passes at this weighted score (0-100) when no auto-fail criterion failed (qa/scoring.py).
 STEWARD_QA_PASS_MARK = env_float("STEWARD_QA_PASS_MARK", 80.0, minimum=0.0, maximum=100.0)
+# The nightly analytics rollup recomputes this many days before today: a ticket reopened or a customer returning on
+# the same topic within the resolution window changes an earlier day's figures (docs/analytics.md).
+STEWARD_ROLLUP_REFRESH_DAYS = env_int("STEWARD_ROLLUP_REFRESH_DAYS", 8, minimum=1, maximum=90)
 STEWARD_WIDGET_ORIGINS = env_list("STEWARD_WIDGET_ORIGINS", [])
 for _origin in STEWARD_WIDGET_ORIGINS:
     if not _origin.startswith(("http://", "https://")) or _origin.rstrip("/") != _origin:

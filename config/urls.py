@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("console/", include("agent.console.urls")),
     path("qa/", include("qa.urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("helpdesk/", include("helpdesk.urls", namespace="helpdesk")),
     path("brewline-api/", include("brewline.urls")),
     path("api/knowledge/", include("knowledge.urls")),

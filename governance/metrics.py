@@ -27,13 +27,24 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class MetricQuery:
     """One number a gate criterion (or a report) needs: a metric of a channel over ``window_days`` ending ``until``
-    (now when None), maybe per intent. An empty channel means every channel (reports; gates always name one)."""
+    (now when None), maybe per intent. An empty channel means every channel (reports; gates always name one).
+
+    Reports and the dashboard may slice further by what the agent's turns recorded: ``stage`` (the rollout stage a
+    turn decided at), ``responder`` and ``prompt_version``; a provider counts the conversations with a turn of that
+    slice (``sliced`` tells whether any slice is asked for)."""
 
     channel: str
     metric: str
     intent: str = ""
     window_days: int = 7
     until: datetime | None = None
+    stage: int | None = None
+    responder: str = ""
+    prompt_version: str = ""
+
+    @property
+    def sliced(self) -> bool:
+        return bool(self.intent or self.responder or self.prompt_version or self.stage is not None)
 
     def bounds(self) -> tuple[datetime, datetime]:
         """Return the window as (start, end): ``window_days`` days up to ``until`` (or now)."""
