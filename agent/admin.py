@@ -402,8 +402,18 @@ class EvidenceAdmin(admin.ModelAdmin):
 
 @admin.register(Conversation)
 class ConversationAdmin(EvidenceAdmin):
-    list_display = ["short_id", "owner", "channel", "customer", "verification", "ticket_id", "csat_score", "created_at"]
-    list_filter = ["owner", "verification", "csat_score", "is_test", "created_at"]
+    list_display = [
+        "short_id",
+        "owner",
+        "channel",
+        "customer",
+        "verification",
+        "ticket_id",
+        "csat_score",
+        "is_demo",
+        "created_at",
+    ]
+    list_filter = ["owner", "verification", "csat_score", "is_test", "is_demo", "created_at"]
     search_fields = ["=customer_email", "=customer_id", "=ticket_id"]  # and an exact conversation id (below)
     search_help_text = "An exact conversation id, customer email, customer id or ticket id."
     show_full_result_count = False

@@ -17,3 +17,12 @@ class AgentConfig(AppConfig):
         from governance.readiness import READINESS_CHECKS
 
         READINESS_CHECKS["intents"] = intents_readiness
+
+        from django.db.models.signals import post_save
+        from helpdesk.models import FollowUp
+
+        from agent.ticket_outcomes import helpdesk_followup_saved
+
+        # The embedded helpdesk's follow-ups carry its tickets' outcomes (agent/ticket_outcomes.py); dispatch_uid
+        # keeps one connection however often ready() runs.
+        post_save.connect(helpdesk_followup_saved, sender=FollowUp, dispatch_uid="agent.ticket_outcomes.followup")

@@ -59,6 +59,13 @@ class Conversation(models.Model):
     origin_url = models.URLField(max_length=1000, blank=True)
     # A regression suite's scripted conversation (suites/): dry-run connectors, no analytics, never in the console.
     is_test = models.BooleanField(default=False, editable=False)
+    is_demo = models.BooleanField(
+        "demo",
+        default=False,
+        editable=False,
+        help_text="Demo traffic loaded by seed_demo --traffic (simulated customers); seed_demo --remove-traffic "
+        "deletes it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -77,6 +84,18 @@ class Conversation(models.Model):
         indexes = [
             # The handoff console: conversations waiting or with a person, newest activity first.
             models.Index(fields=["owner", "-updated_at"], name="conversation_owner_recent"),
+            # A helpdesk outcome (webhook or embedded follow-up) finds the conversation of its ticket.
+            models.Index(fields=["ticket_id"], name="conversation_ticket", condition=~Q(ticket_id="")),
+            # A close looks for the same customer's earlier conversations (agent/returns.py), by id or e-mail.
+            models.Index(
+                fields=["customer_id", "closed_at"], name="conversation_customer", condition=~Q(customer_id="")
+            ),
+            models.Index(
+                Upper("customer_email"),
+                "closed_at",
+                name="conversation_customer_email",
+                condition=~Q(customer_email=""),
+            ),
         ]
 
     def __str__(self) -> str:

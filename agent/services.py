@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from agent import messages
 from agent.models import Author, Conversation, Message, Owner, TurnTrace
+from agent.returns import conversation_returns_record
 from analytics.events import event_record
 from analytics.models import AnalyticsEvent, EventKind
 from governance.audit import audit_record
@@ -156,11 +157,14 @@ def conversation_hand_back(*, conversation_id: Any, user: AbstractBaseUser) -> C
 
 @transaction.atomic
 def conversation_close(*, conversation_id: Any, actor: Any, reason: str = "closed") -> Conversation:
+    """Close the conversation; record ``closed`` and, when the customer came back in it about an earlier
+    conversation's intent, ``returned_on_topic`` on that one (agent.returns), in the close's transaction."""
     conversation = _move(
         conversation_id=conversation_id, to=Owner.CLOSED, actor=actor, reason=reason, closed_at=timezone.now()
     )
     if not conversation.is_test:
         _event(conversation, EventKind.CLOSED, reason=reason, **_close_times(conversation, actor))
+        conversation_returns_record(conversation=conversation)
     messages.push(conversation.pk, {"type": "csat_request"})
     return conversation
 

@@ -56,6 +56,7 @@ class ActionOutcome:
     fields_read: list[str] = field(default_factory=list)
     # The stage capability the action needed and whether the stage allowed it (CapabilityCheck.as_json), if asked.
     capability: dict[str, Any] | None = None
+    tier: str = ""  # the action policy's tier when it was decided (empty: no policy); the turn's tool call keeps it
 
 
 def run_action(
@@ -70,7 +71,8 @@ def run_action(
     stage: int | None = None,
 ) -> ActionOutcome:
     """Decide ``action`` through governance and carry it out; ``stage``: the rollout stage the turn decides at (None:
-    read it). The outcome names the stage capability the action needed (``capability``)."""
+    read it). The outcome names the stage capability the action needed (``capability``) and the policy's ``tier``
+    (action outcomes are reported per tier: analytics.actions)."""
     decision, check = authorize_with_capability(
         actor=principal,
         action=action,
@@ -80,13 +82,16 @@ def run_action(
         channel=channel,
         stage=stage,
     )
-    outcome = _decided(principal, action, arguments, conversation_id, turn_id, idempotency_key, decision)
+    policy = ActionPolicy.objects.filter(action=action).first()
+    outcome = _decided(principal, policy, action, arguments, conversation_id, turn_id, idempotency_key, decision)
     outcome.capability = check.as_json() if check is not None else None
+    outcome.tier = policy.tier if policy is not None else ""
     return outcome
 
 
 def _decided(
     principal: Principal,
+    policy: ActionPolicy | None,
     action: str,
     arguments: dict[str, Any],
     conversation_id: str,
@@ -114,7 +119,8 @@ def _decided(
             return _not_found("deny", "not one of this customer's records")
         except ConnectorError as exc:
             return _connector_failed("deny", exc)
-        policy = ActionPolicy.objects.get(action=action)
+        if policy is None:  # deleted since governance decided moments ago
+            raise ActionPolicy.DoesNotExist(f"no action policy {action!r}")
         run = dry_run.current()
         if run is not None:
             # A test conversation: governance decided as live, but a rehearsal is never put in front of a person.

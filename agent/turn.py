@@ -332,6 +332,7 @@ def _tool(
             "decision": outcome.decision,
             "reason": outcome.reason,  # a stage that lacks the action's capability says so here
             "capability": (outcome.capability or {}).get("capability", ""),
+            "tier": outcome.tier,  # action outcomes are reported per tier (analytics.actions)
             "result": outcome.result,
         },
     ]

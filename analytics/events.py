@@ -57,6 +57,12 @@ def turn_event_kinds(*, answer_kind: str, tool_calls: Iterable[Mapping[str, Any]
     for call in tool_calls:
         action, decision, reason = str(call.get("action", "")), str(call.get("decision", "")), call.get("reason", "")
         about = {"action": action, "decision": decision, "reason": str(reason or "")[:300]}
+        if call.get("tier"):
+            about["tier"] = str(call["tier"])  # the action policy's tier when the turn decided (action_outcomes)
+        result = call.get("result")
+        request = result.get("approval_request") if isinstance(result, Mapping) else None
+        if request is not None:
+            about["request"] = request  # the approval request it became, matched by approval_decided later
         events.append((EventKind.ACTION_PROPOSED, about))
         if decision in _DECISION_EVENTS:
             events.append((_DECISION_EVENTS[decision], about))
@@ -75,9 +81,12 @@ def turn_events(
     data: Mapping[str, Any] | None = None,
 ) -> list[AnalyticsEvent]:
     """Return, unsaved, an agent turn's events: ``turn_answered`` (with ``data``), then what it did (see
-    ``turn_event_kinds``). The turn inserts them in its own transaction, in one statement (agent.turn_store.finish)."""
+    ``turn_event_kinds``), each naming the turn (``data["turn"]``) so a metric can read the turn's stage, responder
+    and prompt version from its ``turn_answered``. The turn inserts them in its own transaction, in one statement
+    (agent.turn_store.finish)."""
     common = {"conversation_id": conversation_id, "channel": channel, "intent": intent}
     events = [_event(kind=EventKind.TURN_ANSWERED, data=data, **common)]
+    turn = {"turn": data["turn"]} if data and data.get("turn") is not None else {}
     for kind, about in turn_event_kinds(answer_kind=answer_kind, tool_calls=tool_calls):
-        events.append(_event(kind=kind, data=about, **common))
+        events.append(_event(kind=kind, data={**about, **turn}, **common))
     return events

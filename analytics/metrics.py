@@ -1,8 +1,10 @@
 """Metric providers for the rollout gates (governance.metrics): numbers computed from analytics events.
 
-Each provider takes a ``MetricQuery`` (a channel, a window of days, maybe an intent) and returns a ``Measurement``: the
-value with the size of the sample it came from (a value of ``None`` when the window holds no data to compute it from —
-a gate never counts missing data as met). Each is one query on ``analytics_event_channel_kind``.
+Each provider takes a ``MetricQuery`` (a channel, a window of days, maybe a slice: intent, stage, responder, prompt
+version) and returns a ``Measurement``: the value with the size of the sample it came from (a value of ``None`` when
+the window holds no data to compute it from — a gate never counts missing data as met). Each is one query on
+``analytics_event_channel_kind``. This module holds the conversation and handoff metrics and the registry; the
+resolution metrics are ``analytics.resolution``, the approval and action figures ``analytics.actions``.
 """
 
 from __future__ import annotations
@@ -11,38 +13,23 @@ from django.db.models import Avg, Count, Exists, FloatField, OuterRef, Q, QueryS
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
+from analytics.actions import approval_turnaround_s
 from analytics.models import AnalyticsEvent, EventKind
+from analytics.resolution import deflection_rate, durable_resolution, first_contact_resolution, reopen_rate
+from analytics.slices import PERSON_REACHED, about_slice, events_in_window, turn_of_slice
 from governance.metrics import RATE, Measurement, MetricInfo, MetricProvider, MetricQuery
-
-PERSON_REACHED = [EventKind.ESCALATED, EventKind.HUMAN_TOOK_OVER]
-
-
-def _in_channel(query: MetricQuery) -> Q:
-    return Q(channel=query.channel) if query.channel else Q()  # a report may ask for every channel
-
-
-def _events(query: MetricQuery, *kinds: str) -> QuerySet[AnalyticsEvent]:
-    start, end = query.bounds()
-    return AnalyticsEvent.objects.filter(_in_channel(query), kind__in=kinds, created_at__gte=start, created_at__lt=end)
-
-
-def _about_intent(events: QuerySet[AnalyticsEvent], query: MetricQuery) -> QuerySet[AnalyticsEvent]:
-    """Keep the events of conversations in which the agent worked on ``query.intent`` (all when none is named)."""
-    if not query.intent:
-        return events
-    with_intent = AnalyticsEvent.objects.filter(_in_channel(query), intent=query.intent).values("conversation_id")
-    return events.filter(conversation_id__in=with_intent)
 
 
 def containment_rate(query: MetricQuery) -> Measurement:
     """Share of the conversations closed in the window that never reached a person (no escalation, no takeover),
-    among those the AI took (not the ones its traffic share gave to a person from the start)."""
+    among those the AI took (not the ones its traffic share gave to a person from the start); with a slice, the
+    conversations about it (``analytics.slices.about_slice``, as for every conversation metric here)."""
     reached = AnalyticsEvent.objects.filter(conversation_id=OuterRef("conversation_id"), kind__in=PERSON_REACHED)
     held_back = AnalyticsEvent.objects.filter(
         conversation_id=OuterRef("conversation_id"), kind=EventKind.TRAFFIC_TO_PERSON
     )
     counts = (
-        _about_intent(_events(query, EventKind.CLOSED), query)
+        about_slice(events_in_window(query, EventKind.CLOSED), query)
         .exclude(Exists(held_back))
         .annotate(reached_person=Exists(reached))
         .aggregate(
@@ -56,7 +43,7 @@ def containment_rate(query: MetricQuery) -> Measurement:
 def _csat(query: MetricQuery, *, reached_person: bool | None = None) -> Measurement:
     """Average of each conversation's last score in the window; with ``reached_person``, only the conversations that
     did (or did not) reach a person at any time."""
-    ratings = _about_intent(_events(query, EventKind.CSAT), query)
+    ratings = about_slice(events_in_window(query, EventKind.CSAT), query)
     if reached_person is not None:
         reached = AnalyticsEvent.objects.filter(conversation_id=OuterRef("conversation_id"), kind__in=PERSON_REACHED)
         ratings = ratings.annotate(reached_person=Exists(reached)).filter(reached_person=reached_person)
@@ -84,23 +71,37 @@ def csat_human(query: MetricQuery) -> Measurement:
 
 
 def failed_retrieval_rate(query: MetricQuery) -> Measurement:
-    """Share of the knowledge questions in the window the agent found no fitting source for."""
-    events = _events(query, EventKind.KNOWLEDGE_ANSWERED, EventKind.KNOWLEDGE_UNKNOWN)
-    if query.intent:
-        events = events.filter(intent=query.intent)
+    """Share of the knowledge questions in the window the agent found no fitting source for; with a slice, the
+    questions asked in turns of that slice."""
+    events = _turns_of_slice(events_in_window(query, EventKind.KNOWLEDGE_ANSWERED, EventKind.KNOWLEDGE_UNKNOWN), query)
     counts = events.aggregate(asked=Count("pk"), unknown=Count("pk", filter=Q(kind=EventKind.KNOWLEDGE_UNKNOWN)))
     return Measurement.share(counts["unknown"], counts["asked"])
 
 
+def _turns_of_slice(events: QuerySet[AnalyticsEvent], query: MetricQuery) -> QuerySet[AnalyticsEvent]:
+    """Keep a turn's own events (knowledge, action) whose turn is of the query's slice: the intent is on the event
+    itself, the stage, responder and prompt version on the turn's ``turn_answered`` (matched by ``data.turn``)."""
+    if query.intent:
+        events = events.filter(intent=query.intent)
+    if query.stage is None and not query.responder and not query.prompt_version:
+        return events
+    turns = (
+        AnalyticsEvent.objects.filter(conversation_id=OuterRef("conversation_id"), kind=EventKind.TURN_ANSWERED)
+        .filter(turn_of_slice(query))
+        .annotate(turn_id=KT("data__turn"))
+        .filter(turn_id=OuterRef("turn_id"))
+    )
+    return events.annotate(turn_id=KT("data__turn")).filter(Exists(turns))
+
+
 def escalation_rate(query: MetricQuery) -> Measurement:
-    """Share of the conversations the agent answered in the window that it escalated to a person in the window."""
+    """Share of the conversations the agent answered in the window that it escalated to a person in the window; with
+    a slice, the conversations with an answered turn of that slice in the window."""
     start, end = query.bounds()
     escalated = AnalyticsEvent.objects.filter(
         conversation_id=OuterRef("conversation_id"), kind=EventKind.ESCALATED, created_at__gte=start, created_at__lt=end
     )
-    answered = _events(query, EventKind.TURN_ANSWERED)
-    if query.intent:
-        answered = answered.filter(intent=query.intent)
+    answered = events_in_window(query, EventKind.TURN_ANSWERED).filter(turn_of_slice(query))
     counts = answered.annotate(was_escalated=Exists(escalated)).aggregate(
         answered=Count("conversation_id", distinct=True),
         escalated=Count("conversation_id", distinct=True, filter=Q(was_escalated=True)),
@@ -117,13 +118,13 @@ def _average_seconds(events: QuerySet[AnalyticsEvent]) -> Measurement:
 
 def first_human_reply_s(query: MetricQuery) -> Measurement:
     """Average seconds from a handoff to a person's first reply, over the first replies in the window."""
-    events = _about_intent(_events(query, EventKind.HUMAN_REPLIED), query).filter(data__first=True)
+    events = about_slice(events_in_window(query, EventKind.HUMAN_REPLIED), query).filter(data__first=True)
     return _average_seconds(events.filter(data__has_key="seconds_since_handoff"))
 
 
 def handle_time_after_handoff_s(query: MetricQuery) -> Measurement:
     """Average seconds from a handoff to the close, over the handed-over conversations closed in the window."""
-    events = _about_intent(_events(query, EventKind.CLOSED), query)
+    events = about_slice(events_in_window(query, EventKind.CLOSED), query)
     return _average_seconds(events.filter(data__has_key="seconds_since_handoff"))
 
 
@@ -136,6 +137,11 @@ PROVIDERS: dict[str, MetricProvider] = {
     "csat": csat,
     "failed_retrieval_rate": failed_retrieval_rate,
     "escalation_rate": escalation_rate,
+    "reopen_rate": reopen_rate,
+    "first_contact_resolution": first_contact_resolution,
+    "durable_resolution": durable_resolution,
+    "deflection_rate": deflection_rate,
+    "approval_turnaround_s": approval_turnaround_s,
 }
 
 # Metrics analytics adds to the catalogue governance knows (governance.metrics.METRICS).
@@ -145,4 +151,14 @@ EXTRA_METRICS: dict[str, MetricInfo] = {
     "csat_ai": MetricInfo("Average satisfaction of the conversations the AI handled alone.", "score (1 to 5)"),
     "csat_human": MetricInfo("Average satisfaction of the conversations a person handled.", "score (1 to 5)"),
     "escalation_rate": MetricInfo("Share of conversations the agent answered that it escalated to a person.", RATE),
+    "first_contact_resolution": MetricInfo(
+        "Share of first contacts resolved with no reopened ticket and no return on the topic within the window.", RATE
+    ),
+    "durable_resolution": MetricInfo(
+        "Share of resolved conversations with no reopened ticket and no return on the topic within the window.", RATE
+    ),
+    "deflection_rate": MetricInfo(
+        "Share of the AI's conversations that never needed a person, then or on a return within the window.", RATE
+    ),
+    "approval_turnaround_s": MetricInfo("Average seconds from an approval request to its decision.", "seconds"),
 }

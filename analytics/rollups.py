@@ -19,13 +19,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics.models import AnalyticsEvent, MetricRollup
-from analytics.report import RATE, REPORT_METRICS
+from analytics.report import RATE, REPORT_METRICS, slices_not_narrowed
 from governance.metrics import Measurement, MetricQuery, metric_read
 
 # Metrics whose daily samples are disjoint, so a period's figure is the sum of its days (part ÷ n for shares, the
 # n-weighted mean for averages). The others describe a state (the latest suite run, the sources' freshness): a period
 # shows its last known day.
 NOT_ADDITIVE = {"regression_pass_rate", "source_freshness"}
+# Metrics only known as they are now (no history to recompute a past day from): stored for the day the rollup runs
+# after, never recomputed for older days (their stored rows stay).
+CURRENT_STATE_ONLY = {"source_freshness"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,11 @@ def channels_of_day(day: date) -> list[str]:
 
 
 def measure_day(name: str, *, day: date, channel: str = "", **slices: object) -> DayPoint:
-    """Compute one report metric over one day, live (``slices``: intent, stage, responder, prompt_version)."""
+    """Compute one report metric over one day, live (``slices``: intent, stage, responder, prompt_version); unknown
+    when its provider does not narrow by a slice asked for."""
+    not_narrowed = slices_not_narrowed(name, **slices)
+    if not_narrowed:
+        return DayPoint(day, None, 0, why=f"not narrowed by {', '.join(not_narrowed)}")
     _, end = day_bounds(day)
     query = MetricQuery(channel, rolled_up_metrics()[name], window_days=1, until=end, **slices)  # type: ignore[arg-type]
     reading = metric_read(query)
@@ -70,16 +77,18 @@ def rollup_days(start: date, end: date, *, metrics: Iterable[str] | None = None)
     if end < start:
         raise ValueError(f"the range ends ({end}) before it starts ({start})")
     names = list(metrics or rolled_up_metrics())
+    yesterday = timezone.localdate() - timedelta(days=1)
     written = 0
     day = start
     while day <= end:
+        names_today = [name for name in names if name not in CURRENT_STATE_ONLY] if day < yesterday else names
         rows = [
             _row(measure_day(name, day=day, channel=channel), name, channel)
             for channel in channels_of_day(day)
-            for name in names
+            for name in names_today
         ]
         with transaction.atomic():
-            MetricRollup.objects.filter(day=day, metric__in=names).delete()
+            MetricRollup.objects.filter(day=day, metric__in=names_today).delete()
             MetricRollup.objects.bulk_create(rows)
         written += len(rows)
         day += timedelta(days=1)
@@ -93,9 +102,10 @@ def _row(point: DayPoint, name: str, channel: str) -> MetricRollup:
 
 
 def rollup_recent(*, today: date | None = None) -> int:
-    """The nightly task: recompute the last ``STEWARD_ROLLUP_REFRESH_DAYS`` days before today."""
+    """The nightly task: recompute the last ``STEWARD_ROLLUP_REFRESH_DAYS`` days before today (at least the return
+    window and a day, so a return or reopen inside the resolution window reaches the day it changes)."""
     today = today or timezone.localdate()
-    days = max(1, int(settings.STEWARD_ROLLUP_REFRESH_DAYS))
+    days = max(int(settings.STEWARD_ROLLUP_REFRESH_DAYS), int(settings.STEWARD_RETURN_WINDOW_DAYS) + 1)
     return rollup_days(today - timedelta(days=days), today - timedelta(days=1))
 
 

@@ -295,6 +295,10 @@ STEWARD_QA_PASS_MARK = env_float("STEWARD_QA_PASS_MARK", 80.0, minimum=0.0, maxi
 # The nightly analytics rollup recomputes this many days before today: a ticket reopened or a customer returning on
 # the same topic within the resolution window changes an earlier day's figures (docs/analytics.md).
 STEWARD_ROLLUP_REFRESH_DAYS = env_int("STEWARD_ROLLUP_REFRESH_DAYS", 8, minimum=1, maximum=90)
+# A customer coming back about the same intent this many days after a conversation closed is a return on the topic;
+# the resolution metrics (first-contact, durable, deflection) judge a conversation over the same days after its close
+# (docs/analytics.md). Keep STEWARD_ROLLUP_REFRESH_DAYS above it, so a day's rollup is recomputed once it has matured.
+STEWARD_RETURN_WINDOW_DAYS = env_int("STEWARD_RETURN_WINDOW_DAYS", 7, minimum=1, maximum=90)
 STEWARD_WIDGET_ORIGINS = env_list("STEWARD_WIDGET_ORIGINS", [])
 for _origin in STEWARD_WIDGET_ORIGINS:
     if not _origin.startswith(("http://", "https://")) or _origin.rstrip("/") != _origin:

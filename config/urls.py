@@ -19,6 +19,8 @@ urlpatterns = [
     path("brewline-api/", include("brewline.urls")),
     path("api/knowledge/", include("knowledge.urls")),
     path("api/chat/", include("agent.urls")),
+    path("api/analytics/", include("dashboard.api_urls")),
+    path("api/hooks/", include("agent.webhook_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from guardian.shortcuts import get_objects_for_user
@@ -32,6 +34,12 @@ from connectors.services import (
     connector_enable,
     connector_may_change,
     connector_update,
+)
+from connectors.webhooks import (
+    SIGNED_ADAPTERS,
+    TOKEN_ADAPTERS,
+    connector_webhook_secret_set,
+    connector_webhook_token_rotate,
 )
 from governance.admin.base import GovernedAdmin
 from governance.exceptions import NotPermitted
@@ -102,6 +110,7 @@ class ConnectorForm(forms.ModelForm):
             "config",
             "owner",
             "fallback_owner",
+            "webhook_secret",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -147,7 +156,7 @@ class ConnectorAdmin(GovernedAdmin):
     search_help_text = "Key, name or base URL."
     list_select_related = ["owner"]
     autocomplete_fields = ["owner", "fallback_owner"]
-    actions = ["check_health", "enable", "disable"]
+    actions = ["check_health", "enable", "disable", "rotate_webhook_token"]
 
     _HEALTH_FIELDS = [
         "health",
@@ -178,6 +187,29 @@ class ConnectorAdmin(GovernedAdmin):
             ),
             ("Owners", {"fields": ["owner", "fallback_owner"], "description": "Told when the connector is disabled."}),
         ]
+        if obj is not None and obj.adapter in SIGNED_ADAPTERS:
+            fieldsets.append(
+                (
+                    "Webhooks",
+                    {
+                        "fields": ["webhook_secret", "webhook_url"],
+                        "description": "Ticket outcomes (solved, reopened, first reply) come back from the "
+                        "helpdesk to this URL, signed with the signing secret (docs/connectors/webhooks.md).",
+                    },
+                )
+            )
+        elif obj is not None and obj.adapter in TOKEN_ADAPTERS:
+            fieldsets.append(
+                (
+                    "Webhooks",
+                    {
+                        "fields": ["webhook_url"],
+                        "description": "Ticket outcomes come back from the helpdesk to this URL; its last part is "
+                        "the secret that proves the sender, so treat the URL as a password. The action 'New webhook "
+                        "URL' replaces it (docs/connectors/webhooks.md).",
+                    },
+                )
+            )
         if obj is not None:
             fieldsets.append(("Health", {"fields": self._HEALTH_FIELDS}))
         return fieldsets
@@ -185,7 +217,7 @@ class ConnectorAdmin(GovernedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Connector | None = None) -> list[str]:
         if obj is None:
             return []
-        fields = ["key", *self._HEALTH_FIELDS]  # the key is fixed: field mappings refer to it
+        fields = ["key", "webhook_url", *self._HEALTH_FIELDS]  # the key is fixed: field mappings refer to it
         if not self._has_model_permission(request, "change"):
             # An owner edits how their connector reaches the system; what it is and who owns it is for admins.
             fields += list(ADMIN_ONLY_FIELDS)
@@ -240,11 +272,15 @@ class ConnectorAdmin(GovernedAdmin):
                 **{name: getattr(obj, name) for name in EDITABLE_FIELDS},
             )
             obj.pk = created.pk
-            obj.refresh_from_db()
-            return
-        changes = {name: getattr(obj, name) for name in form.changed_data if name in EDITABLE_FIELDS}
-        connector_update(actor=request.user, connector=obj, **changes)
+        else:
+            changes = {name: getattr(obj, name) for name in form.changed_data if name in EDITABLE_FIELDS}
+            if changes or "webhook_secret" not in form.changed_data:
+                connector_update(actor=request.user, connector=obj, **changes)
+        if "webhook_secret" in form.changed_data:
+            connector_webhook_secret_set(actor=request.user, connector=obj, secret=obj.webhook_secret)
         obj.refresh_from_db()
+        if obj.adapter in TOKEN_ADAPTERS and not obj.webhook_token:
+            connector_webhook_token_rotate(actor=request.user, connector=obj)
 
     def delete_model(self, request: HttpRequest, obj: Connector) -> None:
         connector_delete(actor=request.user, connector=obj)
@@ -270,6 +306,18 @@ class ConnectorAdmin(GovernedAdmin):
             detail,
             health.label,
         )
+
+    @admin.display(description="Webhook URL")
+    def webhook_url(self, connector: Connector) -> str:
+        if connector.adapter in SIGNED_ADAPTERS:
+            path = reverse("hooks:signed", kwargs={"connector_key": connector.key})
+        elif connector.adapter not in TOKEN_ADAPTERS:
+            return "-"
+        elif not connector.webhook_token:
+            return "None yet: save the connector, or use the action 'New webhook URL'."
+        else:
+            path = reverse("hooks:token", kwargs={"connector_key": connector.key, "token": connector.webhook_token})
+        return settings.SITE_URL.rstrip("/") + path
 
     # --- Actions -------------------------------------------------------------------------------------------------
 
@@ -322,6 +370,24 @@ class ConnectorAdmin(GovernedAdmin):
         already = [c.name for c in mine if c.name not in disabled]
         if already:
             self.message_user(request, f"Already disabled: {', '.join(already)}.", messages.INFO)
+        self._report_skipped(request, skipped)
+
+    @admin.action(description="New webhook URL (the old one stops working)", permissions=["change"])
+    def rotate_webhook_token(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:
+        mine, skipped = self._mine(request, queryset)
+        for connector in mine:
+            if connector.adapter not in TOKEN_ADAPTERS:
+                self.message_user(
+                    request, f"{connector.name}: its webhooks are signed, not addressed by a token.", messages.INFO
+                )
+                continue
+            connector_webhook_token_rotate(actor=request.user, connector=connector)
+            self.message_user(
+                request,
+                f"{connector.name}: new webhook URL {self.webhook_url(connector)} — put it in the helpdesk's "
+                "webhook settings; the old URL no longer works.",
+                messages.SUCCESS,
+            )
         self._report_skipped(request, skipped)
 
 

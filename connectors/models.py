@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Family(models.TextChoices):
@@ -43,6 +44,18 @@ class Connector(models.Model):
         "and the JSON paths of fields.",
     )
     timeout_seconds = models.FloatField(default=10.0, help_text="Per-call timeout.")
+    webhook_secret = models.ForeignKey(
+        "governance.SecretReference",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Zendesk: the secret holding the webhook's signing secret (Zendesk Admin Center, Webhooks, "
+        "the webhook, Signing secret). Requests to its webhook URL are refused without it.",
+    )
+    # Chatwoot signs no webhooks: its URL carries this token instead (connectors.webhooks). Only
+    # connector_webhook_token_rotate sets it; empty means no webhook URL yet.
+    webhook_token = models.CharField(max_length=64, blank=True, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -91,3 +104,28 @@ class WriteReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.idempotency_key}"
+
+
+class WebhookDelivery(models.Model):
+    """A webhook delivery already taken, by the vendor's key for it (Zendesk: the event id; Chatwoot: a digest of the
+    event): the same delivery again is refused, so a replayed request records nothing. Keys older than the vendor's
+    retry window may be pruned (connectors.webhooks.webhook_deliveries_prune)."""
+
+    # CASCADE: a delivery key is no evidence of anything, only a guard against the same request twice.
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            # One delivery per key and connector: the second INSERT fails (or waits for the first to commit).
+            models.UniqueConstraint(fields=["connector", "key"], name="webhook_delivery_once"),
+        ]
+        indexes = [
+            # Pruning: keys received before a cut-off.
+            models.Index(fields=["received_at"], name="webhook_delivery_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}:{self.key}"

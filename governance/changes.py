@@ -12,7 +12,7 @@ from governance.audit import Actor, audit_record
 from governance.models import EventType
 
 # Never copied into audit records.
-_SECRET_FIELDS = {"ciphertext", "password"}
+_SECRET_FIELDS = {"ciphertext", "password", "webhook_token"}  # webhook_token: a URL that authenticates
 
 
 def _snapshot(instance: models.Model) -> dict[str, Any]:

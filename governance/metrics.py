@@ -87,9 +87,8 @@ METRICS: dict[str, MetricInfo] = {
         "Share of regression-suite cases that passed on the current configuration.", RATE
     ),
     "containment_rate": MetricInfo("Share of conversations finished without a person.", RATE),
-    "resolution_rate": MetricInfo("Share of conversations that resolved the customer's request.", RATE),
     "csat": MetricInfo("Average customer satisfaction score.", "score (1 to 5)"),
-    "reopen_rate": MetricInfo("Share of resolved conversations the customer reopened.", RATE),
+    "reopen_rate": MetricInfo("Share of the escalations' solved helpdesk tickets that were reopened.", RATE),
     "policy_breach_rate": MetricInfo("Share of conversations with a policy breach found by QA or the audit log.", RATE),
     "failed_retrieval_rate": MetricInfo("Share of knowledge questions where no fitting source was found.", RATE),
 }

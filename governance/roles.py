@@ -150,6 +150,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "qa.change_fixrequest",
         *_crud("suites", _SUITES),
         "suites.run_regressionsuite",
+        *_crud("dashboard", ["costsettings"], ("add", "change", "view")),  # the ROI view's costs (docs/roi.md)
     ],
     Role.SUPPORT_MANAGER: [
         *_crud("governance", _GOVERNANCE_CONFIG + ["approvalrequest", "gatesignoff", "gateevaluation"], ("view",)),
@@ -177,6 +178,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "qa.add_conversationflag",
         *_crud("suites", _SUITES),
         "suites.run_regressionsuite",
+        *_crud("dashboard", ["costsettings"], ("add", "change", "view")),
     ],
     Role.SUPPORT_AGENT: [
         "governance.view_approvalrequest",

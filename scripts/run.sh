@@ -11,7 +11,9 @@ export SITE_URL="${SITE_URL:-http://$STEWARD_HOST:$STEWARD_PORT}"
 
 python manage.py check --fail-level ERROR >/dev/null
 python manage.py migrate --noinput -v 0 && echo "database: migrations applied"
-python manage.py seed_demo
+# The demo company, and on the first start 14 days of demo traffic played through the turn loop (about a minute;
+# later starts keep it: --if-absent). `manage.py seed_demo --remove-traffic` deletes it.
+python manage.py seed_demo --traffic 14 --if-absent
 python manage.py ensure_admin
 python manage.py collectstatic --noinput -v 0
 
@@ -23,6 +25,7 @@ Steward is starting (Ctrl-C stops everything):
   admin           $base/admin/
   handoff console $base/console/
   QA review       $base/qa/
+  dashboard       $base/dashboard/   (ROI: $base/dashboard/roi/)
   helpdesk        $base/helpdesk/
   health          $base/healthz
   API docs        $base/api/docs/

@@ -10,6 +10,7 @@ from django.contrib.sites.models import Site
 from django.core.management import call_command
 from helpdesk.models import Queue
 
+from dashboard.models import CostSettings
 from governance.audit import audit_verify
 from governance.models import ActionPolicy, AuditRecord, EscalationRule, FieldMapping, GateCriterion
 
@@ -25,6 +26,7 @@ def _counts() -> tuple[int, ...]:
         EscalationRule.objects.count(),
         GateCriterion.objects.count(),
         AuditRecord.objects.count(),
+        CostSettings.objects.count(),
     )
 
 
@@ -36,7 +38,12 @@ def test_seed_demo_twice_leaves_the_same_rows() -> None:
     assert first[2:6] == (18, 10, 8, 22)
     # Every governance configuration row was created through the audited service.
     audited = set(AuditRecord.objects.filter(event_type="config.created").values_list("subject_type", flat=True))
-    assert {"governance.fieldmapping", "governance.actionpolicy", "governance.gatecriterion"} <= audited
+    assert {
+        "governance.fieldmapping",
+        "governance.actionpolicy",
+        "governance.gatecriterion",
+        "dashboard.costsettings",  # the ROI view's demo costs, seeded once
+    } <= audited
     assert audit_verify().ok
     assert Site.objects.get().name == "Steward — Brewline Coffee"
     assert Queue.objects.filter(slug="support").exists()

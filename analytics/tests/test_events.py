@@ -40,6 +40,32 @@ def test_each_tool_call_is_proposed_then_denied_sent_for_approval_or_executed() 
     assert denied == {"action": "subscription_cancel", "decision": "deny", "reason": "needs identity verification"}
 
 
+def test_an_action_event_carries_the_tier_and_the_approval_request_the_call_recorded() -> None:
+    calls = [
+        {
+            "action": "refund",
+            "decision": "needs_approval",
+            "reason": "approval-required tier",
+            "tier": "approval_required",
+            "result": {"approval_request": 41},
+        },
+        {"action": "order_status_lookup", "decision": "allow", "reason": "read-only lookup", "result": {"fields": {}}},
+    ]
+    events = turn_event_kinds(answer_kind="", tool_calls=calls)
+    assert events[1] == (
+        EventKind.APPROVAL_REQUESTED,
+        {
+            "action": "refund",
+            "decision": "needs_approval",
+            "reason": "approval-required tier",
+            "tier": "approval_required",
+            "request": 41,
+        },
+    )
+    # A tool call recorded before calls carried a tier: the event has none (action_outcomes falls back to the policy).
+    assert "tier" not in events[3][1] and "request" not in events[3][1]
+
+
 @pytest.mark.django_db
 def test_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown analytics event kind 'answered'"):
@@ -64,6 +90,21 @@ def test_a_turn_is_recorded_in_one_insert_with_its_channel_and_intent(django_ass
     assert [kind for kind, *_ in rows] == ["turn_answered", "action_proposed", "approval_requested"]
     assert {tuple(rest) for _, *rest in rows} == {("web_chat", "refund_request", "c-1")}
     assert AnalyticsEvent.objects.get(kind="turn_answered").data == {"confidence": 0.91}
+
+
+def test_a_turns_other_events_name_the_turn() -> None:
+    events = turn_events(
+        conversation_id="c-1",
+        channel="web_chat",
+        intent="shipping_times",
+        answer_kind="knowledge",
+        tool_calls=[],
+        data={"turn": 12, "stage": 3},
+    )
+    assert [(e.kind, e.data) for e in events] == [
+        (EventKind.TURN_ANSWERED, {"turn": 12, "stage": 3}),
+        (EventKind.KNOWLEDGE_ANSWERED, {"turn": 12}),
+    ]
 
 
 @pytest.mark.django_db

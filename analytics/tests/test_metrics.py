@@ -40,7 +40,20 @@ def test_analytics_registers_its_providers_with_governance() -> None:
         assert metric in METRIC_PROVIDERS and metric in METRICS
 
 
-@pytest.mark.parametrize("metric", ["containment_rate", "csat", "failed_retrieval_rate", "escalation_rate"])
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "containment_rate",
+        "csat",
+        "failed_retrieval_rate",
+        "escalation_rate",
+        "reopen_rate",
+        "first_contact_resolution",
+        "durable_resolution",
+        "deflection_rate",
+        "approval_turnaround_s",
+    ],
+)
 def test_every_provider_reads_no_data_as_none_never_as_zero(metric: str) -> None:
     # Data in another channel and data older than the window are not this window's data.
     for kind in EventKind.values:
@@ -122,10 +135,50 @@ def test_escalation_rate_is_the_share_of_answered_conversations_escalated() -> N
     assert _q("escalation_rate") == pytest.approx(1 / 4)
 
 
+def test_a_slice_counts_the_conversations_with_an_answered_turn_of_that_slice() -> None:
+    _event(EventKind.TURN_ANSWERED, "a", intent="refund_request", data={"stage": 3, "responder": "embedded"})
+    _event(EventKind.TURN_ANSWERED, "a", intent="where_is_my_order", data={"stage": 4, "responder": "embedded"})
+    _event(EventKind.CLOSED, "a")
+    _event(EventKind.CSAT, "a", data={"score": 5})
+    _event(EventKind.TURN_ANSWERED, "b", intent="refund_request", data={"stage": 4, "prompt_version": "oa:v2"})
+    _event(EventKind.ESCALATED, "b")
+    _event(EventKind.CLOSED, "b")
+    _event(EventKind.CSAT, "b", data={"score": 1})
+
+    def read(metric: str, **slices: object) -> float | None:
+        return metric_value(MetricQuery("web_chat", metric, **slices))  # type: ignore[arg-type]
+
+    assert read("containment_rate", stage=3) == 1.0
+    assert read("containment_rate", stage=4) == 0.5  # both had a stage-4 turn
+    assert read("containment_rate", prompt_version="oa:v2") == 0.0
+    assert read("containment_rate", intent="refund_request", responder="embedded") == 1.0
+    assert read("containment_rate", stage=5) is None
+    assert read("csat", stage=4) == 3.0 and read("csat", responder="embedded") == 5.0
+    # A turn metric: the answered turns of that slice (b's only turn was at stage 4, and it was escalated).
+    assert read("escalation_rate", stage=4) == 0.5
+    assert read("escalation_rate", stage=3) == 0.0
+
+
+def test_failed_retrieval_for_a_slice_counts_the_questions_asked_in_turns_of_that_slice() -> None:
+    for turn, stage, kind in ((1, 3, EventKind.KNOWLEDGE_UNKNOWN), (2, 4, EventKind.KNOWLEDGE_ANSWERED)):
+        _event(EventKind.TURN_ANSWERED, "a", intent="shipping_times", data={"turn": turn, "stage": stage})
+        _event(kind, "a", intent="shipping_times", data={"turn": turn})
+
+    def read(**slices: object) -> float | None:
+        return metric_value(MetricQuery("web_chat", "failed_retrieval_rate", **slices))  # type: ignore[arg-type]
+
+    assert read() == 0.5
+    assert read(stage=3) == 1.0
+    assert read(stage=4) == 0.0
+    assert read(intent="shipping_times", stage=4) == 0.0
+    assert read(intent="returns", stage=4) is None
+
+
 def test_each_provider_is_one_query(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
     _event(EventKind.CLOSED, "a")
     _event(EventKind.CSAT, "a", data={"score": 3})
     for metric in ("containment_rate", "csat", "failed_retrieval_rate", "escalation_rate"):
-        with django_assert_num_queries(1):
-            METRIC_PROVIDERS[metric](MetricQuery(channel="web_chat", metric=metric))
+        for query in (MetricQuery("web_chat", metric), MetricQuery("web_chat", metric, stage=3, responder="x")):
+            with django_assert_num_queries(1):
+                METRIC_PROVIDERS[metric](query)
     assert connection.vendor == "postgresql"

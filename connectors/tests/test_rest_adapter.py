@@ -616,8 +616,9 @@ def test_ids_cannot_climb_out_of_their_path_segment_and_writes_carry_key_and_tok
 
 
 def test_no_part_of_steward_imports_the_demo_system() -> None:
-    """Steward reaches Brewline over HTTP only; connectors/demo.py seeds it, and these tests test it."""
-    allowed = {BASE_DIR / "connectors" / "demo.py"}
+    """Steward reaches Brewline over HTTP only; connectors/demo.py seeds it, the demo traffic's cast picks the
+    customers who play its visits (seeding, never a turn), and these tests test it."""
+    allowed = {BASE_DIR / "connectors" / "demo.py", BASE_DIR / "agent" / "demo_traffic_cast.py"}
     offenders = [
         str(path.relative_to(BASE_DIR))
         for app in ("agent", "connectors", "governance", "knowledge", "analytics")

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from analytics.report import RATE, REPORT_METRICS, analytics_report
+from governance.models import RolloutStage
 
 
 def _day(text: str, option: str) -> date:
@@ -18,6 +19,19 @@ def _day(text: str, option: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise CommandError(f"{option} takes a date as YYYY-MM-DD, not {text!r}.") from None
+
+
+def _stage(text: str | None) -> int | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        stage = int(text)
+    except ValueError:
+        stage = None
+    if stage not in RolloutStage.values:
+        known = ", ".join(str(value) for value in RolloutStage.values)
+        raise CommandError(f"--stage takes a rollout stage ({known}), not {text!r}.")
+    return stage
 
 
 def _shown(value: float | None, *, rate: bool) -> str:
@@ -34,6 +48,11 @@ class Command(BaseCommand):
         parser.add_argument("--to", dest="end", help="Last day, included (YYYY-MM-DD); default: today.")
         parser.add_argument("--channel", default="", help="One channel (e.g. web_chat); default: every channel.")
         parser.add_argument("--intent", default="", help="The conversations about one intent; default: all.")
+        parser.add_argument("--stage", help="The conversations with a turn decided at this rollout stage (1-5).")
+        parser.add_argument("--responder", default="", help="The conversations with a turn of this responder.")
+        parser.add_argument(
+            "--prompt-version", dest="prompt_version", default="", help="The conversations with a turn of this version."
+        )
         parser.add_argument("--json", dest="json_out", help="Write the report as JSON to this file.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -42,7 +61,13 @@ class Command(BaseCommand):
         if end < start:
             raise CommandError(f"--to ({end}) is before --from ({start}).")
         report = analytics_report(
-            start=start, end=end, channel=options["channel"].strip(), intent=options["intent"].strip()
+            start=start,
+            end=end,
+            channel=options["channel"].strip(),
+            intent=options["intent"].strip(),
+            stage=_stage(options["stage"]),
+            responder=options["responder"].strip(),
+            prompt_version=options["prompt_version"].strip(),
         )
         self._table(report)
         if options["json_out"]:
@@ -53,7 +78,16 @@ class Command(BaseCommand):
 
     def _table(self, report: dict[str, Any]) -> None:
         write = self.stdout.write
-        about = f", intent {report['intent']}" if report["intent"] else ""
+        about = "".join(
+            f", {label} {report[key]}"
+            for key, label in (
+                ("intent", "intent"),
+                ("stage", "stage"),
+                ("responder", "responder"),
+                ("prompt_version", "prompt version"),
+            )
+            if report[key] is not None
+        )
         write(f"Support metrics {report['from']} to {report['to']}, {report['channel'] or 'every channel'}{about}")
         write(f"  {'metric':<28} {'value':>8} {'n':>6}  95% interval")
         for name, row in report["metrics"].items():
