@@ -8,11 +8,15 @@ from typing import Any
 
 from django.urls import reverse
 
+from analytics.actions import ACTION_OUTCOMES, action_outcomes
 from dashboard import selectors
-from dashboard.drilldown import DRILLDOWNS, ELSEWHERE
+from dashboard.drilldown import DRILLDOWNS, ELSEWHERE, metric_query
 from dashboard.figures import SeriesPoint
 from dashboard.filters import Filters
 from dashboard.selectors import IntentLine, MetricSeries
+from governance.models import ActionTier
+
+TIER_ORDER = list(ActionTier.values)
 
 
 def conversations_url(name: str, filters: Filters, **override: Any) -> str:
@@ -105,4 +109,18 @@ def home(filters: Filters) -> dict[str, Any]:
         "sources_count": sources_count,
         "approvals": approvals,
         "approvals_count": approvals_count,
+        "action_outcomes": action_outcome_rows(filters),
+        "outcome_names": [outcome.replace("_", " ") for outcome in ACTION_OUTCOMES],
     }
+
+
+def action_outcome_rows(filters: Filters) -> list[tuple[str, list[int], int]]:
+    """What the agent's actions came to in the period, per tier (analytics.actions): (tier, counts in the order of
+    ACTION_OUTCOMES, total), tiers in policy order."""
+    outcomes = action_outcomes(metric_query("action_outcomes", filters))
+    order = {tier: position for position, tier in enumerate(TIER_ORDER)}
+    rows = []
+    for tier in sorted(outcomes, key=lambda tier: order.get(tier, len(order))):
+        counts = [outcomes[tier].get(outcome, 0) for outcome in ACTION_OUTCOMES]
+        rows.append((tier, counts, sum(counts)))
+    return rows

@@ -408,3 +408,22 @@ def test_the_approval_backlog_lists_pending_requests_oldest_first(manager_client
     newer_link = reverse("admin:governance_approvalrequest_change", args=[newer.pk])
     assert section.index(older_link) < section.index(newer_link)
     assert "5\xa0hours" in section
+
+
+def test_action_outcomes_are_counted_per_tier_in_the_period(manager_client) -> None:  # type: ignore[no-untyped-def]
+    lookup = {"action": "order_lookup", "decision": "allow", "reason": "read-only lookup", "tier": "read_only"}
+    refund = {"action": "refund", "decision": "deny", "reason": "over the ceiling", "tier": "automated"}
+    record(days_ago(2), EventKind.ACTION_EXECUTED, "c1", **lookup)
+    record(days_ago(2), EventKind.ACTION_EXECUTED, "c2", **lookup)
+    record(days_ago(3), EventKind.ACTION_DENIED, "c3", **refund)
+    record(days_ago(60), EventKind.ACTION_EXECUTED, "c4", **lookup)  # before the period
+
+    html = manager_client.get(HOME).content.decode()
+    section = html.split('id="outcomes-heading"', 1)[1].split("</section>", 1)[0]
+
+    read_only = section.split('data-tier="read_only"', 1)[1].split("</tr>", 1)[0]
+    automated = section.split('data-tier="automated"', 1)[1].split("</tr>", 1)[0]
+    # Columns: executed, failed, not found, denied, rejected, expired, awaiting approval, all.
+    assert [cell.split("</td>")[0] for cell in read_only.split("<td>")[1:]] == ["2", "0", "0", "0", "0", "0", "0", "2"]
+    assert [cell.split("</td>")[0] for cell in automated.split("<td>")[1:]] == ["0", "0", "0", "1", "0", "0", "0", "1"]
+    assert section.index('data-tier="read_only"') < section.index('data-tier="automated"')  # policy order
