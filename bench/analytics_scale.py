@@ -258,7 +258,26 @@ def _timed(label: str, fn, repeat: int) -> dict:
     return {"what": label, "median_s": statistics.median(samples), "max_s": max(samples), "runs": repeat}
 
 
-def measure(first: date, last: date, repeat: int) -> list[dict]:
+def profile(url: str, client: Client, top: int = 12) -> None:
+    """Print the page's slowest SQL statements (``--profile``): where its time goes."""
+    timings: list[tuple[float, str]] = []
+
+    def timed(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            timings.append((time.perf_counter() - began, " ".join(sql.split())))
+
+    with connection.execute_wrapper(timed):
+        client.get(url)
+    total = sum(seconds for seconds, _ in timings)
+    print(f"\n{url}: {len(timings)} statements, {total:.3f} s in the database; the slowest:")
+    for seconds, sql in sorted(timings, reverse=True)[:top]:
+        print(f"  {seconds:7.3f} s  {sql[:220]}")
+
+
+def measure(first: date, last: date, repeat: int, *, profiled: bool = False) -> list[dict]:
     from django.contrib.auth import get_user_model
 
     from analytics.models import MetricRollup
@@ -283,6 +302,8 @@ def measure(first: date, last: date, repeat: int) -> list[dict]:
         for days, url in pages.items():
             rows.append(_timed(f"dashboard {days} days, rollups + today", lambda url=url: client.get(url), repeat))
         rows.append(_timed("API series containment_rate 30 days", lambda: client.get(series), repeat))
+        if profiled:
+            profile(pages["30"], client)
         rows.append(
             _timed(
                 "analytics_report 30 days (live)",
@@ -305,13 +326,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", dest="json_out")
+    parser.add_argument("--profile", action="store_true", help="print the dashboard's slowest SQL statements")
     args = parser.parse_args()
     if "bench_" not in connection.settings_dict["NAME"]:
         raise SystemExit("run it in a throw-away database: bench/throwaway_db.py -- ... (see the docstring)")
     began = time.perf_counter()
     events, first, last = populate(args.conversations, args.days, args.seed)
     print(f"wrote {args.conversations:,} conversations and {events:,} events in {time.perf_counter() - began:.0f} s")
-    rows = measure(first, last, args.repeat)
+    rows = measure(first, last, args.repeat, profiled=args.profile)
     load = os.getloadavg()
     print(f"\n{'what':<48} {'median s':>9} {'max s':>8} {'runs':>5}")
     for row in rows:

@@ -182,3 +182,35 @@ def test_each_provider_is_one_query(django_assert_num_queries) -> None:  # type:
             with django_assert_num_queries(1):
                 METRIC_PROVIDERS[metric](query)
     assert connection.vendor == "postgresql"
+
+
+def test_containment_by_intent_reads_each_intent_as_the_provider_does_in_one_query(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    from analytics.metrics import containment_by_intent
+
+    _event(EventKind.TURN_ANSWERED, "a", intent="where_is_my_order", data={"stage": 3})
+    _event(EventKind.TURN_ANSWERED, "a", intent="refund_request", data={"stage": 2})  # two intents, one conversation
+    _event(EventKind.CLOSED, "a")
+    _event(EventKind.TURN_ANSWERED, "b", intent="refund_request", data={"stage": 3})
+    _event(EventKind.ESCALATED, "b")
+    _event(EventKind.CLOSED, "b")
+    _event(EventKind.TURN_ANSWERED, "c", intent="refund_request", data={"stage": 3})
+    _event(EventKind.TRAFFIC_TO_PERSON, "c")  # the traffic share's: never counted
+    _event(EventKind.CLOSED, "c")
+    _event(EventKind.TURN_ANSWERED, "d", intent="where_is_my_order", data={"stage": 3})
+    _event(EventKind.CLOSED, "d", days_ago=10)  # closed before the window
+    _event(EventKind.TURN_ANSWERED, "e", intent="where_is_my_order", channel="email")  # another channel
+    _event(EventKind.CLOSED, "e", channel="email")
+    intents = ["where_is_my_order", "refund_request", "cancel_subscription"]
+
+    for stage in (None, 3):
+        query = MetricQuery("web_chat", "containment_rate", window_days=7, stage=stage)
+        with django_assert_num_queries(1):
+            together = containment_by_intent(query, intents)
+        for intent in intents:
+            alone = metric_read(MetricQuery("web_chat", "containment_rate", intent=intent, window_days=7, stage=stage))
+            assert (together[intent].value, together[intent].n, together[intent].part) == (
+                alone.value,
+                alone.n or 0,
+                alone.part if alone.n else 0,
+            ), (stage, intent)
+    assert containment_by_intent(MetricQuery("web_chat", "containment_rate"), intents)["refund_request"].n == 2
